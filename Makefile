@@ -1,0 +1,59 @@
+# Dasan Field: two commands do everything.
+#   make run   set up (venv, deps, PostgreSQL+PostGIS, local cluster, migrations, Seoul demo data)
+#              and serve the API on http://127.0.0.1:8000 (OpenAPI at /docs)
+#   make test  the same set-up, then lint and the test suite
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DASAN_PG_PORT ?= 55432
+export DASAN_DATABASE_URL ?= postgresql+psycopg://dasan@127.0.0.1:$(DASAN_PG_PORT)/dasan
+
+.PHONY: run test setup venv system-deps db seed lint format bench stop-db clean
+
+run: setup
+	$(BIN)/dasan serve
+
+test: setup lint
+	$(BIN)/pytest
+
+setup: venv system-deps db seed
+
+# The venv is rebuilt when the pinned dependencies change.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh
+
+db: system-deps venv
+	bash scripts/pg-cluster.sh start
+	$(BIN)/dasan db create
+	$(BIN)/dasan db upgrade
+
+seed: db
+	$(BIN)/dasan seed-demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy dispatch_server/clock.py dispatch_server/text.py dispatch_server/phones.py \
+		dispatch_server/complaints/tickets.py geo/boundaries.py
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python bench/intake.py
+
+stop-db:
+	bash scripts/pg-cluster.sh stop
+
+clean: stop-db
+	rm -rf .data $(VENV)

@@ -1,0 +1,1 @@
+"""Dasan Field dispatch server: intake, dispatch, field and public APIs, consoles and CLI."""

@@ -1,0 +1,203 @@
+"""The `dasan` command: database, districts, demo data and the server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from dispatch_server import database
+from dispatch_server.clock import SystemClock
+from dispatch_server.config import get_settings
+from dispatch_server.errors import DomainError
+
+app = typer.Typer(
+    help="Dasan Field: field complaint dispatch. Settings come from DASAN_* variables.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
+districts_app = typer.Typer(help="Load and list district boundaries.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(districts_app, name="districts")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=1)
+
+
+@db_app.command("create")
+def db_create() -> None:
+    """Create the database named by DASAN_DATABASE_URL, with postgis and pg_trgm, if missing."""
+    url = get_settings().database_url
+    created = database.create_database(url)
+    name = get_settings().database_name
+    console.print(f"database {name} {'created' if created else 'already exists'}; extensions ok")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply the migrations (to the newest by default)."""
+    url = get_settings().database_url
+    database.upgrade(url, revision)
+    console.print(f"database at revision {database.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision or base")]) -> None:
+    """Undo migrations down to a revision."""
+    url = get_settings().database_url
+    database.downgrade(url, revision)
+    console.print(f"database at revision {database.current_revision(url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at."""
+    console.print(database.current_revision(get_settings().database_url) or "empty")
+
+
+def _load_boundaries(
+    path: Path,
+    *,
+    code_field: str,
+    name_field: str,
+    name_en_field: str | None,
+    replace: bool,
+) -> None:
+    from dispatch_server.db import get_sessionmaker
+    from geo.boundaries import read_districts
+    from geo.districts import load_districts
+
+    try:
+        shapes = read_districts(
+            path, code_field=code_field, name_field=name_field, name_en_field=name_en_field
+        )
+    except DomainError as exc:
+        _fail(exc.message)
+        return
+    with (
+        get_sessionmaker()() as session,
+        Progress(
+            TextColumn("loading districts"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as progress,
+    ):
+        task = progress.add_task("load", total=len(shapes))
+        report = load_districts(
+            session,
+            shapes,
+            now=SystemClock().now(),
+            replace=replace,
+            on_each=lambda _shape: progress.advance(task),
+        )
+        session.commit()
+    console.print(f"loaded {report.loaded} districts from {path.name}")
+    repaired = report.repaired
+    noun = "geometry" if len(repaired) == 1 else "geometries"
+    console.print(
+        f"repaired {len(repaired)} invalid {noun}"
+        + (f": {', '.join(repaired)}" if repaired else "")
+    )
+    if replace:
+        console.print(
+            f"removed {len(report.removed)}, retired {len(report.retired)} "
+            "(retired: still referenced by complaints, no longer routed to)"
+        )
+
+
+@districts_app.command("load")
+def districts_load(
+    file: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection in WGS84 lon/lat")],
+    code_field: Annotated[str, typer.Option(help="property holding the district code")],
+    name_field: Annotated[str, typer.Option(help="property holding the local name")],
+    name_en_field: Annotated[
+        str | None, typer.Option(help="property holding the English name")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="drop districts that are not in this file")] = False,
+) -> None:
+    """Load (insert or update) a city's districts from any GeoJSON with named fields."""
+    _load_boundaries(
+        file,
+        code_field=code_field,
+        name_field=name_field,
+        name_en_field=name_en_field,
+        replace=replace,
+    )
+
+
+@districts_app.command("list")
+def districts_list() -> None:
+    """List the districts complaints are routed to."""
+    from dispatch_server.db import get_sessionmaker
+    from geo.districts import list_districts
+
+    with get_sessionmaker()() as session:
+        districts = list_districts(session)
+    for district in districts:
+        console.print(f"{district.code}  {district.name_ko}  {district.name_en or ''}")
+    console.print(f"{len(districts)} districts")
+
+
+@app.command("seed-demo")
+def seed_demo(
+    categories_only: Annotated[
+        bool, typer.Option(help="only the categories (for a city other than Seoul)")
+    ] = False,
+) -> None:
+    """Load the demo categories and Seoul's 25 districts (idempotent)."""
+    from dispatch_server.db import get_sessionmaker
+    from dispatch_server.seed import SEOUL_DISTRICTS, read_categories, upsert_categories
+
+    with get_sessionmaker()() as session:
+        count = upsert_categories(session, read_categories())
+        session.commit()
+    console.print(f"{count} categories ready")
+    if categories_only:
+        return
+    source = SEOUL_DISTRICTS
+    path = get_settings().shared_dir / "data" / source.filename
+    if not path.exists():
+        _fail(f"Seoul's boundary file is missing: {path} (set DASAN_SHARED_DIR)")
+    _load_boundaries(
+        path,
+        code_field=source.code_field,
+        name_field=source.name_field,
+        name_en_field=source.name_en_field,
+        replace=False,
+    )
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="default: DASAN_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: DASAN_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(help="default: DASAN_WORKERS (the cores)")] = None,
+) -> None:
+    """Serve the API (OpenAPI at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    console.print(f"Dasan Field API on http://{host}:{port} (docs: /docs), {workers} worker(s)")
+    uvicorn.run(
+        "dispatch_server.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=settings.access_log,
+        log_level="info",
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+if __name__ == "__main__":
+    app()

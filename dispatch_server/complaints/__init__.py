@@ -1,0 +1,1 @@
+"""Complaints: intake, the case record and its timeline."""

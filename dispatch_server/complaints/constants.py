@@ -1,0 +1,71 @@
+"""The fixed vocabularies of a complaint: statuses, channels, priorities, languages."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Lifecycle status of a case (its moves arrive with the dispatch state machine)."""
+
+    RECEIVED = "received"
+    NEEDS_TRIAGE = "needs_triage"
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"
+    REFERRED = "referred"
+    CLOSED = "closed"
+    DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+    REOPENED = "reopened"
+
+
+# Statuses in which nobody needs to do anything more; everything else is "open".
+FINAL_STATUSES: frozenset[Status] = frozenset({Status.CLOSED, Status.CANCELLED, Status.DUPLICATE})
+OPEN_STATUSES: frozenset[Status] = frozenset(Status) - FINAL_STATUSES
+
+
+class Channel(StrEnum):
+    """How the complaint reached us."""
+
+    PHONE = "phone"
+    SMS = "sms"
+    APP = "app"
+    WEB = "web"
+    CHAT = "chat"
+    OPEN311 = "open311"
+    WALK_IN = "walk_in"
+
+
+class Priority(StrEnum):
+    """How urgent the case is; a category gives the default."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Language(StrEnum):
+    """Languages the citizen can be answered in (those of the call centre)."""
+
+    KO = "ko"
+    EN = "en"
+    ZH = "zh"
+    JA = "ja"
+    VI = "vi"
+    MN = "mn"
+
+
+class EventType(StrEnum):
+    """Kinds of entries on a case's timeline."""
+
+    RECEIVED = "received"
+
+
+def sql_in(values: frozenset[str] | type[StrEnum]) -> str:
+    """A CHECK-constraint list of the given values: 'a', 'b', ..."""
+    return ", ".join(f"'{v}'" for v in sorted(str(v) for v in values))

@@ -1,0 +1,96 @@
+"""Tables of complaints: categories, the complaint itself and its append-only timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dispatch_server.complaints.constants import Channel, Language, Priority, Status, sql_in
+from dispatch_server.db import Base
+
+
+class Category(Base):
+    """A kind of on-site complaint (illegal parking, broken street lamp, ...)."""
+
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name_ko: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    # Names in the other languages of the call centre: {"zh": ..., "ja": ..., ...}.
+    names: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    default_priority: Mapped[str] = mapped_column(String(10), server_default=Priority.NORMAL)
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+
+    __table_args__ = (
+        CheckConstraint(f"default_priority IN ({sql_in(Priority)})", name="priority"),
+    )
+
+
+class Complaint(Base):
+    """One on-site complaint (a case) and where it stands."""
+
+    __tablename__ = "complaint"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(20), unique=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20))
+    reporter_phone: Mapped[str | None] = mapped_column(String(20))
+    reporter_language: Mapped[str] = mapped_column(String(5), server_default=Language.KO)
+    location: Mapped[object] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    address: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str] = mapped_column(ForeignKey("district.code"))
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10))
+    # Optimistic concurrency: every write checks and bumps it.
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_in(Status)})", name="status"),
+        CheckConstraint(f"channel IN ({sql_in(Channel)})", name="channel"),
+        CheckConstraint(f"priority IN ({sql_in(Priority)})", name="priority"),
+        CheckConstraint(f"reporter_language IN ({sql_in(Language)})", name="language"),
+        CheckConstraint("char_length(description) BETWEEN 1 AND 4000", name="description_length"),
+        Index("ix_complaint_location", "location", postgresql_using="gist"),
+        Index("ix_complaint_created", "created_at", "id"),
+        Index("ix_complaint_district_created", "district_code", "created_at", "id"),
+        Index("ix_complaint_category_created", "category_code", "created_at", "id"),
+        Index("ix_complaint_status_created", "status", "created_at", "id"),
+    )
+
+
+class ComplaintEvent(Base):
+    """One entry of a case's timeline: who did what, when. Never updated or deleted."""
+
+    __tablename__ = "complaint_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (Index("ix_complaint_event_complaint", "complaint_id", "at", "id"),)

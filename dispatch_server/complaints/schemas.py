@@ -1,0 +1,200 @@
+"""What the complaint API takes and gives (Pydantic only)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from dispatch_server.complaints.constants import (
+    OPEN_STATUSES,
+    Channel,
+    Language,
+    Priority,
+    Status,
+)
+from dispatch_server.text import clean_text
+
+MAX_DESCRIPTION = 4000
+MAX_ADDRESS = 500
+
+
+def _cleaned(value: str) -> str:
+    return clean_text(value)
+
+
+def _not_blank(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _at_most(limit: int):  # type: ignore[no-untyped-def]
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters (it has {len(value)})")
+        return value
+
+    return check
+
+
+Description = Annotated[
+    str,
+    AfterValidator(_cleaned),
+    AfterValidator(_not_blank),
+    AfterValidator(_at_most(MAX_DESCRIPTION)),
+]
+AddressText = Annotated[str, AfterValidator(_cleaned), AfterValidator(_at_most(MAX_ADDRESS))]
+
+
+class Location(BaseModel):
+    """A WGS84 point; NaN and infinity are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, examples=[37.5704])
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[126.9920])
+
+
+class ReporterIn(BaseModel):
+    """Who reported it: a phone to text back and the language to text in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=40, examples=["010-1234-5678"])
+    language: Language = Language.KO
+
+
+class ComplaintCreate(BaseModel):
+    """A new complaint as an agent, an app or a partner system sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(
+        min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$", examples=["illegal_parking"]
+    )
+    description: Description = Field(examples=["승용차가 소화전 앞에 주차되어 있습니다"])
+    location: Location
+    address: AddressText | None = None
+    reporter: ReporterIn | None = None
+    channel: Channel = Channel.PHONE
+    priority: Priority | None = None
+
+
+class DistrictRead(BaseModel):
+    """A district as shown on a complaint."""
+
+    code: str
+    name_ko: str
+    name_en: str | None
+
+
+class ReporterRead(BaseModel):
+    """The reporter as staff see it: the phone masked."""
+
+    phone_masked: str | None
+    language: Language
+
+
+class ComplaintRead(BaseModel):
+    """A complaint as the API returns it."""
+
+    id: int
+    ticket: str
+    status: Status
+    category: str
+    priority: Priority
+    channel: Channel
+    description: str
+    address: str | None
+    district: DistrictRead
+    location: Location
+    reporter: ReporterRead
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ComplaintPage(BaseModel):
+    """One page of a complaint list; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[ComplaintRead]
+    next_cursor: str | None
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class ComplaintFilter(BaseModel):
+    """Filters of the complaint list (query parameters); comma lists where noted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    district: str | None = Field(default=None, max_length=500, description="codes, comma list")
+    category: str | None = Field(default=None, max_length=500, description="codes, comma list")
+    status: str | None = Field(
+        default=None,
+        max_length=500,
+        description="statuses, comma list; `open` = every status but closed, cancelled, duplicate",
+    )
+    created_from: datetime | None = Field(default=None, description="inclusive, ISO 8601")
+    created_to: datetime | None = Field(default=None, description="exclusive, ISO 8601")
+    bbox: str | None = Field(
+        default=None, max_length=200, description="min_lon,min_lat,max_lon,max_lat (WGS84)"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+    @property
+    def districts(self) -> list[str]:
+        """District codes asked for."""
+        return _split(self.district)
+
+    @property
+    def categories(self) -> list[str]:
+        """Category codes asked for."""
+        return _split(self.category)
+
+    def statuses(self) -> list[Status]:
+        """Statuses asked for, `open` expanded."""
+        result: set[Status] = set()
+        for name in _split(self.status):
+            if name == "open":
+                result |= OPEN_STATUSES
+            else:
+                try:
+                    result.add(Status(name))
+                except ValueError:
+                    allowed = ", ".join(["open", *sorted(Status)])
+                    raise ValueError(f"unknown status {name!r}; one of: {allowed}") from None
+        return sorted(result)
+
+    def bounding_box(self) -> tuple[float, float, float, float] | None:
+        """The bbox as numbers, checked."""
+        if self.bbox is None:
+            return None
+        parts = self.bbox.split(",")
+        try:
+            min_lon, min_lat, max_lon, max_lat = (float(part) for part in parts)
+        except ValueError:
+            raise ValueError("bbox is four numbers: min_lon,min_lat,max_lon,max_lat") from None
+        numbers = (min_lon, min_lat, max_lon, max_lat)
+        if not all(math.isfinite(n) for n in numbers):
+            raise ValueError("bbox numbers must be finite")
+        if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+            raise ValueError("bbox must be min_lon < max_lon within ±180, min_lat < max_lat ±90")
+        return numbers
+
+    @model_validator(mode="after")
+    def _check(self) -> ComplaintFilter:
+        self.statuses()
+        self.bounding_box()
+        if self.created_from and self.created_to and self.created_from >= self.created_to:
+            raise ValueError("created_from must be before created_to")
+        for moment in (self.created_from, self.created_to):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("created_from and created_to need a time zone (e.g. +09:00, Z)")
+        return self

@@ -1,0 +1,48 @@
+"""Settings read from the environment (prefix DASAN_), with local-development defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may change; one variable each."""
+
+    model_config = SettingsConfigDict(env_prefix="DASAN_", extra="ignore")
+
+    database_url: str = "postgresql+psycopg://dasan@127.0.0.1:55432/dasan"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    access_log: bool = False
+    # The city's time zone: ticket dates, business calendars and statistics are computed in it.
+    timezone: str = "Asia/Seoul"
+    # Phone numbers written without a country code are read as numbers of this region.
+    phone_region: str = "KR"
+    # Folder with the shared reference data (boundaries, gazetteer, Open311 schemas).
+    shared_dir: Path = PROJECT_ROOT.parent / "shared"
+    # A point this close (metres) to a district but in no district (a sliver between two
+    # digitised boundaries, a point on the river bank) is routed to the nearest district.
+    boundary_tolerance_m: float = 25.0
+    max_body_bytes: int = 64 * 1024
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    @property
+    def database_name(self) -> str:
+        """The name of the database the URL points at."""
+        return make_url(self.database_url).database or ""
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,46 @@
+"""Domain error types: each says what went wrong in the users' words, and its kind.
+
+The kind decides the HTTP status in one place (dispatch_server.http_errors); services raise
+these and never an HTTP exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every expected failure: a stable machine code and a human message."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or the caller may not know it exists)."""
+
+    code = "not_found"
+
+
+class Invalid(DomainError):
+    """The request is well-formed but its content is not acceptable."""
+
+    code = "invalid"
+
+
+class Conflict(DomainError):
+    """The request collides with the current state (a stale version, an invalid move)."""
+
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    """A part the request needs (the database) cannot be reached just now."""
+
+    code = "unavailable"

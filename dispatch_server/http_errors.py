@@ -1,0 +1,148 @@
+"""One error shape for every failure: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch_server.deps import UnsupportedMediaType
+from dispatch_server.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code for programs, a sentence for people."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed request (e.g. body is not JSON)"},
+    404: {"model": ErrorBody, "description": "Not found"},
+    413: {"model": ErrorBody, "description": "Body too large"},
+    415: {"model": ErrorBody, "description": "Body is not JSON"},
+    422: {"model": ErrorBody, "description": "Invalid content"},
+    503: {"model": ErrorBody, "description": "Database unavailable"},
+}
+
+# Most specific first.
+_STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (UnsupportedMediaType, 415),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+    (Unavailable, 503),
+)
+
+_FRAMEWORK_PARSE_FAILURE = "There was an error parsing the body"
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A JSON response in the one error shape."""
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error."""
+    for kind, status in _STATUS_OF:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only location, message and type: the offending input may not be JSON-serialisable
+    # (NaN, bytes) and may be large.
+    return [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return error_response(status_of(exc), exc.code, exc.message, exc.details)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc)
+    if any(d["type"] == "json_invalid" for d in details):
+        return error_response(400, "malformed_json", "the body is not valid JSON", details)
+    fields = ", ".join(".".join(str(p) for p in d["loc"][1:]) or "body" for d in details)
+    return error_response(422, "validation_error", f"invalid request: {fields}", details)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    if exc.status_code == 400 and message == _FRAMEWORK_PARSE_FAILURE:
+        # FastAPI's word for a body that is not even text (e.g. not UTF-8).
+        code, message = "malformed_json", "the body is not valid UTF-8 JSON"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database cannot be reached just now; try again in a few seconds",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # A backstop: validation should have caught the value before the database did.
+    log.warning("database refused a value: %s", exc)
+    return error_response(422, "invalid_value", "a value in the request cannot be stored")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "an unexpected error happened; it was logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure to the one error shape."""
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(OperationalError, _on_database_down)
+    app.add_exception_handler(InterfaceError, _on_database_down)
+    app.add_exception_handler(DataError, _on_data_error)
+    app.add_exception_handler(DBAPIError, _on_unexpected)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+__all__ = ["ERROR_RESPONSES", "ErrorBody", "install_error_handlers", "error_response", "Invalid"]

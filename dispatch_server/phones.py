@@ -1,0 +1,35 @@
+"""Phone numbers: parsing what callers say into E.164, and masking them for display."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+MAX_PHONE_INPUT = 40
+
+
+class PhoneRejected(ValueError):
+    """The text is not a phone number that can receive a call or a text."""
+
+
+def normalize_phone(raw: str, *, region: str) -> str:
+    """The number in E.164 (`010-1234-5678` -> `+821012345678` for region KR)."""
+    text = raw.strip()
+    if not text or len(text) > MAX_PHONE_INPUT:
+        raise PhoneRejected("a phone number has 1 to 40 characters")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise PhoneRejected(f"not a phone number: {exc}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneRejected("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(e164: str | None) -> str | None:
+    """The number with all but its last four digits hidden (`+82******5678`)."""
+    if not e164:
+        return None
+    keep = 4
+    country = "+" + str(phonenumbers.parse(e164).country_code)
+    hidden = len(e164) - len(country) - keep
+    return country + "*" * max(hidden, 0) + e164[-keep:]

@@ -1,0 +1,1 @@
+"""Geography: districts, locating points, and (later) geocoding and duplicate detection."""

@@ -1,0 +1,1 @@
+"""Notifications: transactional outbox, citizen SMS and inspector push (issue 12)."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the product needs when they are missing: PostgreSQL 15 with
+# PostGIS 3 (the database), and wrk (the loopback load generator of bench/).
+# Idempotent: does nothing when everything is there. Uses sudo when not root.
+set -euo pipefail
+
+want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk)
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# The postgresql-common package would create and start a system cluster on 5432; we do not
+# need it (ours lives under .data/), so keep it from being created.
+$sudo mkdir -p /etc/postgresql-common/createcluster.d
+echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/dasan.conf >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"

@@ -1,0 +1,1 @@
+"""Service-level agreements: policies, business calendars, timers and escalation (issue 5)."""

@@ -1,0 +1,153 @@
+"""Fixtures: one migrated, seeded database per run; a SAVEPOINT rolled back per test.
+
+The run builds `<db>_test` once (migrations + categories + Seoul's districts). Tests that need
+committed data of their own (a real server process, the CLI) get a copy of it made with
+CREATE DATABASE ... TEMPLATE, which takes well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from dispatch_server import database
+from dispatch_server.clock import FrozenClock
+from dispatch_server.config import Settings, get_settings
+from dispatch_server.main import create_app
+from dispatch_server.seed import SEOUL_DISTRICTS, read_categories, upsert_categories
+from geo.boundaries import read_districts
+from geo.districts import load_districts
+
+# 2026-11-23 10:00 in Seoul.
+FROZEN_AT = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+def _test_url() -> str:
+    explicit = os.environ.get("DASAN_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    url = make_url(get_settings().database_url)
+    return url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
+
+
+TEST_URL = _test_url()
+
+
+def url_of(name: str) -> str:
+    """The URL of another database on the test server."""
+    return make_url(TEST_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def seoul_shapes():  # type: ignore[no-untyped-def]
+    """Seoul's districts as read from the shared boundary file."""
+    path = get_settings().shared_dir / "data" / SEOUL_DISTRICTS.filename
+    return read_districts(
+        path,
+        code_field=SEOUL_DISTRICTS.code_field,
+        name_field=SEOUL_DISTRICTS.name_field,
+        name_en_field=SEOUL_DISTRICTS.name_en_field,
+    )
+
+
+@pytest.fixture(scope="session")
+def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
+    """The migrated, seeded test database (built once per run); its URL."""
+    database.drop_database(TEST_URL)
+    database.create_database(TEST_URL)
+    database.upgrade(TEST_URL)
+    engine = create_engine(TEST_URL, poolclass=NullPool)
+    with Session(engine) as session:
+        upsert_categories(session, read_categories())
+        load_districts(session, seoul_shapes, now=FROZEN_AT)
+        session.commit()
+    engine.dispose()
+    return TEST_URL
+
+
+# Copies of the seeded database for tests that commit (a server process, the CLI). They are
+# made together before anything else connects: PostgreSQL copies a template database only
+# while nobody is connected to it.
+COPIES = ("cli", "server", "migrations")
+
+
+@pytest.fixture(scope="session")
+def database_copies(template_database: str) -> Iterator[dict[str, str]]:
+    """URLs of throw-away copies of the seeded test database, by name; dropped afterwards."""
+    template = make_url(template_database).database
+    urls = {}
+    admin = create_engine(url_of("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for suffix in COPIES:
+            name = f"{template}_{suffix}"
+            urls[suffix] = url_of(name)
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    yield urls
+    for url in urls.values():
+        database.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def make_database(database_copies: dict[str, str]) -> Callable[[str], str]:
+    """The URL of the named copy of the seeded database (one of COPIES)."""
+    return database_copies.__getitem__
+
+
+@pytest.fixture(scope="session")
+def engine(template_database: str, database_copies: dict[str, str]) -> Iterator[Engine]:
+    """The engine of the shared test database (opened after the copies were made)."""
+    engine = create_engine(template_database, pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+@pytest.fixture()
+def db(connection: Connection) -> Iterator[Session]:
+    """A session whose commits are SAVEPOINT releases inside the test's transaction."""
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    yield session
+    session.close()
+
+
+@pytest.fixture()
+def clock() -> FrozenClock:
+    """A clock that stands at FROZEN_AT until a test moves it."""
+    return FrozenClock(FROZEN_AT)
+
+
+@pytest.fixture()
+def settings(template_database: str) -> Settings:
+    """Settings pointing at the test database."""
+    return Settings(database_url=template_database)
+
+
+@pytest.fixture()
+def client(db: Session, clock: FrozenClock, settings: Settings) -> Iterator[TestClient]:
+    """The real application in-process, on the test's rolled-back session."""
+    app = create_app(settings=settings, clock=clock, session_factory=lambda: db)  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def count_complaints(db: Session) -> int:
+    """How many complaints the test's transaction sees."""
+    return int(db.execute(text("SELECT count(*) FROM complaint")).scalar_one())

@@ -1,0 +1,201 @@
+"""The intake API on the real database: create, read, list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from dispatch_server.clock import FrozenClock
+from dispatch_server.complaints import service
+from dispatch_server.complaints.schemas import ComplaintCreate
+from geo.districts import DistrictRef
+from tests.conftest import FROZEN_AT, count_complaints
+from tests.factories import GANGNAM, JONGNO, complaint_body
+
+
+def test_post_a_complaint_in_jongno(client: TestClient, db: Session) -> None:
+    response = client.post("/api/v1/complaints", json=complaint_body())
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "received"
+    assert body["category"] == "illegal_parking"
+    assert body["district"] == {"code": "11110", "name_ko": "종로구", "name_en": "Jongno-gu"}
+    assert body["location"] == JONGNO
+    assert body["created_at"] == "2026-11-23T01:00:00Z"
+    assert body["ticket"] == f"261123-{body['id']:06d}"
+    assert body["priority"] == "normal"  # the category's default
+    assert body["reporter"] == {"phone_masked": "+82******5678", "language": "ko"}
+    assert response.headers["location"] == f"/api/v1/complaints/{body['ticket']}"
+
+    stored = db.execute(
+        text(
+            "SELECT ticket, reporter_phone, district_code, status, ST_Y(location), ST_X(location)"
+            " FROM complaint WHERE id = :id"
+        ),
+        {"id": body["id"]},
+    ).one()
+    assert tuple(stored) == (
+        body["ticket"], "+821012345678", "11110", "received", JONGNO["lat"], JONGNO["lon"]
+    )  # fmt: skip
+    events = db.execute(
+        text("SELECT type, actor, payload FROM complaint_event WHERE complaint_id = :id"),
+        {"id": body["id"]},
+    ).all()
+    assert [(e.type, e.actor) for e in events] == [("received", "channel:phone")]
+    assert events[0].payload == {
+        "channel": "phone", "category": "illegal_parking", "district": "11110"
+    }  # fmt: skip
+
+
+def test_get_by_ticket_returns_what_was_stored(client: TestClient) -> None:
+    created = client.post("/api/v1/complaints", json=complaint_body()).json()
+    response = client.get(f"/api/v1/complaints/{created['ticket']}")
+    assert response.status_code == 200
+    assert response.json() == created
+
+
+def test_optional_fields_and_explicit_priority(client: TestClient) -> None:
+    body = complaint_body(
+        category="road_damage", priority="urgent", channel="app", address=None, reporter=None
+    )
+    response = client.post("/api/v1/complaints", json=body)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["priority"] == "urgent"
+    assert created["address"] is None
+    assert created["reporter"] == {"phone_masked": None, "language": "ko"}
+
+
+def test_category_default_priority_applies(client: TestClient) -> None:
+    created = client.post("/api/v1/complaints", json=complaint_body(category="road_damage"))
+    assert created.json()["priority"] == "high"
+
+
+def test_description_is_cleaned_and_4000_characters_fit(client: TestClient) -> None:
+    text_4000 = "가" * 3990 + "\x00\x07" + "나" * 10
+    response = client.post("/api/v1/complaints", json=complaint_body(description=text_4000))
+    assert response.status_code == 201, response.text
+    assert response.json()["description"] == "가" * 3990 + "나" * 10
+
+
+def test_foreign_numbers_and_languages(client: TestClient) -> None:
+    body = complaint_body(reporter={"phone": "+84 91 234 56 78", "language": "vi"})
+    created = client.post("/api/v1/complaints", json=body).json()
+    assert created["reporter"] == {"phone_masked": "+84*****5678", "language": "vi"}
+
+
+def test_complaint_and_first_event_are_one_transaction(db: Session) -> None:
+    """If the timeline entry cannot be written, the complaint is not stored either."""
+    before = count_complaints(db)
+    data = ComplaintCreate.model_validate(complaint_body())
+    district = DistrictRef("11110", "종로구", "Jongno-gu")
+    with pytest.raises(DBAPIError):
+        service.create(
+            db,
+            data=data,
+            district=district,
+            reporter_phone=None,
+            actor="x" * 500,  # longer than the event's actor column
+            now=FROZEN_AT,
+            timezone="Asia/Seoul",
+        )
+    db.rollback()
+    assert count_complaints(db) == before
+
+
+def test_timeline_is_append_only(client: TestClient, db: Session) -> None:
+    created = client.post("/api/v1/complaints", json=complaint_body()).json()
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.begin_nested():
+            db.execute(
+                text("UPDATE complaint_event SET actor = 'forged' WHERE complaint_id = :id"),
+                {"id": created["id"]},
+            )
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.begin_nested():
+            db.execute(
+                text("DELETE FROM complaint_event WHERE complaint_id = :id"), {"id": created["id"]}
+            )
+
+
+def _post_many(client: TestClient, clock: FrozenClock, bodies: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    created = []
+    for body in bodies:
+        clock.advance(timedelta(minutes=1))
+        response = client.post("/api/v1/complaints", json=body)
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    return created
+
+
+def test_list_filters_and_keyset_pages(client: TestClient, clock: FrozenClock) -> None:
+    # A window of our own, so rows committed by other tests' servers cannot interfere.
+    clock.set(clock.now() + timedelta(days=3650))
+    start = clock.now().isoformat()
+    bodies = (
+        [complaint_body(description=f"jongno {i}") for i in range(5)]
+        + [complaint_body(location=GANGNAM, description=f"gangnam {i}") for i in range(3)]
+        + [complaint_body(category="street_lamp", description="lamp")]
+    )
+    created = _post_many(client, clock, bodies)
+    window = {"created_from": start}
+
+    jongno = client.get("/api/v1/complaints", params={**window, "district": "11110"}).json()
+    assert [c["description"] for c in jongno["items"]] == [
+        "lamp", "jongno 4", "jongno 3", "jongno 2", "jongno 1", "jongno 0"
+    ]  # fmt: skip
+    assert jongno["next_cursor"] is None
+
+    lamps = client.get("/api/v1/complaints", params={**window, "category": "street_lamp"})
+    assert [c["id"] for c in lamps.json()["items"]] == [created[-1]["id"]]
+
+    both = client.get("/api/v1/complaints", params={**window, "district": "11110,11680"})
+    assert len(both.json()["items"]) == 9
+
+    open_ = client.get("/api/v1/complaints", params={**window, "status": "open"})
+    assert len(open_.json()["items"]) == 9
+    closed = client.get("/api/v1/complaints", params={**window, "status": "closed,cancelled"})
+    assert closed.json()["items"] == []
+
+    # The surroundings of COEX only.
+    box = "127.05,37.50,127.07,37.52"
+    boxed = client.get("/api/v1/complaints", params={**window, "bbox": box}).json()
+    assert {c["description"] for c in boxed["items"]} == {"gangnam 0", "gangnam 1", "gangnam 2"}
+
+    # Pages of 4: every complaint exactly once, newest first.
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {**window, "limit": 4} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/complaints", params=params).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [c["id"] for c in reversed(created)]
+
+    # Created at start+1 ... start+9 minutes; created_to is exclusive.
+    until = (clock.now() - timedelta(minutes=5)).isoformat()  # start+4
+    early = client.get("/api/v1/complaints", params={**window, "created_to": until}).json()
+    assert [c["description"] for c in early["items"]] == ["jongno 2", "jongno 1", "jongno 0"]
+
+
+def test_healthz_and_livez(client: TestClient) -> None:
+    assert client.get("/livez").json() == {"status": "ok"}
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "database": "ok", "districts": 25}
+
+
+def test_openapi_documents_the_intake_contract(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/complaints" in spec["paths"]
+    assert "/api/v1/complaints/{ticket}" in spec["paths"]
+    create = spec["components"]["schemas"]["ComplaintCreate"]
+    assert set(create["required"]) == {"category", "description", "location"}
+    assert client.get("/docs").status_code == 200

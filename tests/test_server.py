@@ -1,0 +1,108 @@
+"""`dasan serve` as a real process, as `make run` starts it, answering over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.factories import complaint_body
+
+pytestmark = pytest.mark.server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(
+    make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    url = make_database("server")
+    log_path = tmp_path_factory.mktemp("server") / "serve.log"
+    port = free_port()
+    env = {**os.environ, "DASAN_DATABASE_URL": url, "DASAN_PORT": str(port)}
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    # Its own process group, so the workers are stopped with it.
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [dasan, "serve"], env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        log.close()
+
+
+def test_post_in_jongno_answers_201_over_http(server: str) -> None:
+    response = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["district"] == {"code": "11110", "name_ko": "종로구", "name_en": "Jongno-gu"}
+    fetched = httpx.get(f"{server}/api/v1/complaints/{created['ticket']}", timeout=10)
+    assert fetched.json()["id"] == created["id"]
+
+
+def test_concurrent_posts_all_land_once(server: str) -> None:
+    """Many complaints at once over several connections: every 201 is stored, once."""
+    import concurrent.futures
+
+    marker = f"concurrency {time.time_ns()}"
+
+    def post(i: int) -> int:
+        body = complaint_body(description=f"{marker} #{i}")
+        return int(httpx.post(f"{server}/api/v1/complaints", json=body, timeout=10).json()["id"])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(post, range(80)))
+    assert len(set(ids)) == 80
+    listed: list[int] = []
+    cursor = None
+    while True:
+        params = {"limit": 200} | ({"cursor": cursor} if cursor else {})
+        page = httpx.get(f"{server}/api/v1/complaints", params=params, timeout=10).json()
+        listed += [c["id"] for c in page["items"] if c["description"].startswith(marker)]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(listed) == sorted(ids)
+
+
+def test_docs_and_errors_over_http(server: str) -> None:
+    assert httpx.get(f"{server}/docs", timeout=10).status_code == 200
+    bad = httpx.post(
+        f"{server}/api/v1/complaints",
+        content=b'{"location": {"lat": NaN}}',
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "validation_error"
