@@ -51,6 +51,17 @@ def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
+@lru_cache
+def get_read_sessionmaker() -> sessionmaker[Session]:
+    """Sessions for requests that only read: autocommit, so a lone SELECT is one round trip.
+
+    Never use these for writes that must land together: each statement commits on its own.
+    """
+    return sessionmaker(
+        bind=get_engine().execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 def session_scope() -> Iterator[Session]:
     """A session for one unit of work (a request, a CLI command); closed afterwards."""
     session = get_sessionmaker()()

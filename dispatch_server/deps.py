@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from dispatch_server.clock import Clock
@@ -25,13 +25,10 @@ class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A database session for this request, closed (and rolled back if open) after it.
-
-    Making a session does no I/O (it connects on first use). Closing one whose transaction is
-    still open sends a ROLLBACK, so that is done in the thread pool.
-    """
-    session: Session = request.app.state.sessionmaker()
+async def _session(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
+    # Making a session does no I/O (it connects on first use). Closing one whose transaction
+    # is still open sends a ROLLBACK, so that is done in the thread pool.
+    session = factory()
     try:
         yield session
     finally:
@@ -39,6 +36,18 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             await run_in_threadpool(session.close)
         else:
             session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A transactional session for this request; what it does not commit is rolled back."""
+    async for session in _session(request.app.state.sessionmaker):
+        yield session
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """An autocommit session for a request that only reads (no BEGIN/ROLLBACK round trips)."""
+    async for session in _session(request.app.state.read_sessionmaker):
+        yield session
 
 
 async def get_clock(request: Request) -> Clock:
@@ -65,5 +74,6 @@ async def require_json(request: Request) -> None:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dispatch_server.deps import SessionDep
+from dispatch_server.deps import ReadSessionDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +19,7 @@ def livez() -> dict[str, str]:
 
 
 @router.get("/healthz", summary="The process is up and its database answers")
-def healthz(session: SessionDep) -> JSONResponse:
+def healthz(session: ReadSessionDep) -> JSONResponse:
     """Ok when the database answers a query; 503 otherwise."""
     try:
         districts = session.execute(

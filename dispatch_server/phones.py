@@ -25,11 +25,24 @@ def normalize_phone(raw: str, *, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def country_calling_code(e164: str) -> str:
+    """The country calling code of an E.164 number (`+821012345678` -> `82`).
+
+    Calling codes are a prefix code (none is the start of another), so the first known prefix
+    of one to three digits is the code. Lists mask every row, so this avoids a full parse.
+    """
+    digits = e164.lstrip("+")
+    for length in (1, 2, 3):
+        if int(digits[:length] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return digits[:length]
+    raise PhoneRejected(f"{e164!r} has no known country calling code")
+
+
 def mask_phone(e164: str | None) -> str | None:
     """The number with all but its last four digits hidden (`+82******5678`)."""
     if not e164:
         return None
     keep = 4
-    country = "+" + str(phonenumbers.parse(e164).country_code)
+    country = "+" + country_calling_code(e164)
     hidden = len(e164) - len(country) - keep
     return country + "*" * max(hidden, 0) + e164[-keep:]

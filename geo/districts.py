@@ -101,14 +101,19 @@ _district = District.__table__
 _POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
 _ACTIVE = _district.c.retired_at.is_(None)
 _COLUMNS = (_district.c.code, _district.c.name_ko, _district.c.name_en)
-# Built once: this runs for every complaint, and a prebuilt statement skips SQLAlchemy's
+# Built once: these run for every complaint, and a prebuilt statement skips SQLAlchemy's
 # per-call construction and cache-key work.
-_COVERING = (
+
+# The district of the point (:lat, :lon): code, name_ko, name_en. Other packages compose it
+# into their own statements (intake routes and stores a complaint in one round trip).
+COVERING_DISTRICT = (
     select(*_COLUMNS)
     .where(_ACTIVE, func.ST_Covers(_district.c.geom, _POINT))
     .order_by(_district.c.code)
     .limit(1)
 )
+# The active district with code :district_code, in the same shape.
+DISTRICT_BY_CODE = select(*_COLUMNS).where(_ACTIVE, _district.c.code == bindparam("district_code"))
 _DISTANCE = func.ST_Distance(func.geography(_district.c.geom), func.geography(_POINT))
 _NEAREST_WITHIN = (
     select(*_COLUMNS)
@@ -128,7 +133,7 @@ def locate(session: Session, *, lat: float, lon: float, tolerance_m: float = 0.0
     `tolerance_m` of one (a sliver between two digitised boundaries) goes to the nearest.
     """
     connection = session.connection()
-    row = connection.execute(_COVERING, {"lat": lat, "lon": lon}).first()
+    row = connection.execute(COVERING_DISTRICT, {"lat": lat, "lon": lon}).first()
     if row is None and tolerance_m > 0:
         degrees = tolerance_m / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
         row = connection.execute(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch_server.complaints.tickets import looks_like_ticket, make_ticket
+from dispatch_server.complaints.tickets import looks_like_ticket, ticket_prefix
 from dispatch_server.phones import PhoneRejected, mask_phone, normalize_phone
 from dispatch_server.text import TextRejected, clean_text
 
@@ -52,22 +52,35 @@ def test_normalize_phone_refuses(raw: str) -> None:
         normalize_phone(raw, region="KR")
 
 
-def test_mask_phone_keeps_country_and_last_four() -> None:
-    assert mask_phone("+821012345678") == "+82******5678"
-    assert mask_phone(None) is None
+@pytest.mark.parametrize(
+    ("e164", "masked"),
+    [
+        ("+821012345678", "+82******5678"),
+        ("+12025550143", "+1******0143"),  # one-digit calling code
+        ("+97699112233", "+976****2233"),  # Mongolia: three digits
+        ("+84912345678", "+84*****5678"),
+        (None, None),
+    ],
+)
+def test_mask_phone_keeps_country_and_last_four(e164: str | None, masked: str | None) -> None:
+    assert mask_phone(e164) == masked
 
 
 @pytest.mark.parametrize(
-    ("complaint_id", "at", "ticket"),
+    ("at", "prefix"),
     [
-        (1, datetime(2026, 11, 23, 1, 0, tzinfo=UTC), "261123-000001"),
+        (datetime(2026, 11, 23, 1, 0, tzinfo=UTC), "261123-"),
         # 23:30 UTC is already the next day in Seoul (UTC+9).
-        (42, datetime(2026, 11, 23, 23, 30, tzinfo=UTC), "261124-000042"),
-        (12_345_678, datetime(2027, 1, 1, 0, 0, tzinfo=UTC), "270101-12345678"),
+        (datetime(2026, 11, 23, 23, 30, tzinfo=UTC), "261124-"),
+        (datetime(2026, 12, 31, 15, 0, tzinfo=UTC), "270101-"),
     ],
 )
-def test_make_ticket_uses_the_city_day(complaint_id: int, at: datetime, ticket: str) -> None:
-    assert make_ticket(complaint_id, at, timezone="Asia/Seoul") == ticket
+def test_ticket_prefix_is_the_city_day(at: datetime, prefix: str) -> None:
+    assert ticket_prefix(at, timezone="Asia/Seoul") == prefix
+
+
+@pytest.mark.parametrize("ticket", ["261123-000001", "270101-12345678"])
+def test_looks_like_ticket(ticket: str) -> None:
     assert looks_like_ticket(ticket)
 
 

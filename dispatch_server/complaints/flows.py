@@ -22,20 +22,27 @@ def receive(
     phone = service.normalized_phone(
         data.reporter.phone if data.reporter else None, region=settings.phone_region
     )
-    district = locate(
-        session,
-        lat=data.location.lat,
-        lon=data.location.lon,
-        tolerance_m=settings.boundary_tolerance_m,
+    now = clock.now()
+    stored = service.create(
+        session, data=data, reporter_phone=phone, actor=actor, now=now, timezone=settings.timezone
     )
-    complaint = service.create(
-        session,
-        data=data,
-        district=district,
-        reporter_phone=phone,
-        actor=actor,
-        now=clock.now(),
-        timezone=settings.timezone,
-    )
+    if stored is None:
+        # In no district: the boundary tolerance may still place it (or refuse it, clearly).
+        district = locate(
+            session,
+            lat=data.location.lat,
+            lon=data.location.lon,
+            tolerance_m=settings.boundary_tolerance_m,
+        )
+        stored = service.create(
+            session,
+            data=data,
+            reporter_phone=phone,
+            actor=actor,
+            now=now,
+            timezone=settings.timezone,
+            district_code=district.code,
+        )
+        assert stored is not None, "a located district exists"
     session.commit()
-    return complaint
+    return stored

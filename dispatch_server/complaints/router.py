@@ -13,7 +13,7 @@ from dispatch_server.complaints.schemas import (
     ComplaintPage,
     ComplaintRead,
 )
-from dispatch_server.deps import ClockDep, SessionDep, SettingsDep, require_json
+from dispatch_server.deps import ClockDep, ReadSessionDep, SessionDep, SettingsDep, require_json
 from dispatch_server.http_errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=ERROR_RESPONSES)
@@ -41,14 +41,19 @@ def create_complaint(
 
 
 @router.get("/{ticket}", summary="One complaint by its ticket number")
-def get_complaint(ticket: str, session: SessionDep) -> ComplaintRead:
+def get_complaint(ticket: str, session: ReadSessionDep) -> ComplaintRead:
     """The complaint with this ticket number."""
     return service.get_by_ticket(session, ticket=ticket)
 
 
-@router.get("", summary="List complaints (newest first, keyset pages)")
+@router.get(
+    "",
+    response_model=ComplaintPage,
+    summary="List complaints (newest first, keyset pages)",
+)
 def list_complaints(
-    filters: Annotated[ComplaintFilter, Query()], session: SessionDep
-) -> ComplaintPage:
+    filters: Annotated[ComplaintFilter, Query()], session: ReadSessionDep
+) -> Response:
     """Complaints matching the filters; follow `next_cursor` for the next page."""
-    return service.list_page(session, filters=filters)
+    # The service returns the page already rendered as JSON (by the database).
+    return Response(service.list_page(session, filters=filters), media_type="application/json")

@@ -98,8 +98,8 @@ class ReporterRead(BaseModel):
     language: Language
 
 
-class ComplaintRead(BaseModel):
-    """A complaint as the API returns it."""
+class ComplaintSummary(BaseModel):
+    """A complaint as lists show it: everything but the reporter's personal data."""
 
     id: int
     ticket: str
@@ -111,16 +111,21 @@ class ComplaintRead(BaseModel):
     address: str | None
     district: DistrictRead
     location: Location
-    reporter: ReporterRead
     version: int
     created_at: datetime
     updated_at: datetime
 
 
+class ComplaintRead(ComplaintSummary):
+    """One complaint as the API returns it, with its reporter (phone masked)."""
+
+    reporter: ReporterRead
+
+
 class ComplaintPage(BaseModel):
     """One page of a complaint list; pass `next_cursor` back as `cursor` for the next."""
 
-    items: list[ComplaintRead]
+    items: list[ComplaintSummary]
     next_cursor: str | None
 
 

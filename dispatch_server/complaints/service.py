@@ -6,9 +6,28 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from dispatch_server.complaints.constants import EventType, Language, Status
@@ -22,36 +41,43 @@ from dispatch_server.complaints.models import Category, Complaint, ComplaintEven
 from dispatch_server.complaints.schemas import (
     ComplaintCreate,
     ComplaintFilter,
-    ComplaintPage,
     ComplaintRead,
     DistrictRead,
-    Location,
     ReporterRead,
 )
-from dispatch_server.complaints.tickets import looks_like_ticket, make_ticket
+from dispatch_server.complaints.tickets import looks_like_ticket, ticket_prefix
 from dispatch_server.phones import PhoneRejected, mask_phone, normalize_phone
-from geo.districts import DistrictRef
+from geo.districts import COVERING_DISTRICT, DISTRICT_BY_CODE
 from geo.models import District
 
+_category = Category.__table__
+_complaint = Complaint.__table__
+_event = ComplaintEvent.__table__
+_district = District.__table__
+
 _READ_COLUMNS = (
-    Complaint.id,
-    Complaint.ticket,
-    Complaint.status,
-    Complaint.category_code,
-    Complaint.priority,
-    Complaint.channel,
-    Complaint.description,
-    Complaint.address,
-    Complaint.reporter_phone,
-    Complaint.reporter_language,
-    Complaint.version,
-    Complaint.created_at,
-    Complaint.updated_at,
-    func.ST_Y(Complaint.location).label("lat"),
-    func.ST_X(Complaint.location).label("lon"),
-    District.code.label("district_code"),
-    District.name_ko.label("district_name_ko"),
-    District.name_en.label("district_name_en"),
+    _complaint.c.id,
+    _complaint.c.ticket,
+    _complaint.c.status,
+    _complaint.c.category_code,
+    _complaint.c.priority,
+    _complaint.c.channel,
+    _complaint.c.description,
+    _complaint.c.address,
+    _complaint.c.reporter_phone,
+    _complaint.c.reporter_language,
+    _complaint.c.version,
+    _complaint.c.created_at,
+    _complaint.c.updated_at,
+    func.ST_Y(_complaint.c.location).label("lat"),
+    func.ST_X(_complaint.c.location).label("lon"),
+    _district.c.code.label("district_code"),
+    _district.c.name_ko.label("district_name_ko"),
+    _district.c.name_en.label("district_name_en"),
+)
+_READ_FROM = _complaint.join(_district, _district.c.code == _complaint.c.district_code)
+_BY_TICKET = (
+    select(*_READ_COLUMNS).select_from(_READ_FROM).where(_complaint.c.ticket == bindparam("ticket"))
 )
 
 
@@ -67,108 +93,152 @@ def normalized_phone(raw: str | None, *, region: str) -> str | None:
         ) from exc
 
 
-_category = Category.__table__
-_complaint = Complaint.__table__
-_event = ComplaintEvent.__table__
+def _intake_statement(district_query: Select[Any]) -> Select[Any]:
+    """One statement that routes, numbers and stores a complaint with its first event.
 
-# Built once: intake runs these for every complaint (see docs/benchmarks.md for why).
-_RESERVE = select(_category.c.default_priority, func.nextval("complaint_id_seq")).where(
-    _category.c.code == bindparam("category"), _category.c.active
-)
-_KNOWN_CATEGORIES = select(_category.c.code).where(_category.c.active).order_by(_category.c.code)
-_INSERT_COMPLAINT = insert(_complaint).values(
-    {
-        column: bindparam(f"c_{column}")
-        for column in (
-            "id",
-            "ticket",
-            "category_code",
-            "description",
-            "channel",
-            "reporter_phone",
-            "reporter_language",
-            "address",
-            "district_code",
-            "status",
-            "priority",
-            "version",
-            "created_at",
-            "updated_at",
-        )
-    }
-    | {"location": func.ST_SetSRID(func.ST_MakePoint(bindparam("c_lon"), bindparam("c_lat")), 4326)}
-)
-# The complaint and its first timeline entry go in one statement (one round trip): the
-# complaint insert rides along as a data-modifying CTE.
-_INSERT_RECEIVED = (
-    insert(_event)
-    .values(
-        complaint_id=bindparam("c_id"),
-        type=bindparam("e_type"),
-        actor=bindparam("e_actor"),
-        at=bindparam("c_created_at"),
-        payload=bindparam("e_payload", type_=_event.c.payload.type),
+    `district_query` gives the district (code, name_ko, name_en). The statement answers one
+    row: the district (NULL when none), the category's default priority (NULL when the
+    category is unknown) and the new complaint's id, ticket and priority (NULL when nothing
+    was stored because one of the two was missing). One statement is one round trip and is
+    atomic by itself: the complaint never exists without its "received" event.
+    """
+    district = district_query.cte("district_found")
+    category = (
+        select(_category.c.default_priority)
+        .where(_category.c.code == bindparam("category"), _category.c.active)
+        .cte("category_found")
     )
-    .add_cte(_INSERT_COMPLAINT.cte("new_complaint"))
-)
-
-
-def _reserve_id_for(session: Session, category: str) -> tuple[str, int]:
-    """The category's default priority and a fresh complaint id, in one round trip."""
-    connection = session.connection()
-    row = connection.execute(_RESERVE, {"category": category}).first()
-    if row is None:
-        known = connection.execute(_KNOWN_CATEGORIES).scalars().all()
-        raise UnknownCategory(
-            f"unknown category {category!r}", details={"category": category, "known": known}
+    numbered = (
+        select(
+            func.nextval("complaint_id_seq").label("id"),
+            district.c.code,
+            category.c.default_priority,
         )
-    return row[0], row[1]
+        .select_from(district.join(category, true()))
+        .cte("numbered")
+    )
+    id_text = cast(numbered.c.id, Text)
+    columns = {
+        "id": numbered.c.id,
+        # YYMMDD- (the day in the city's zone, from Python) + the id, at least six digits.
+        "ticket": bindparam("ticket_prefix", type_=Text)
+        + func.lpad(id_text, func.greatest(6, func.length(id_text)), "0"),
+        "category_code": bindparam("category"),
+        "description": bindparam("description", type_=Text),
+        "channel": bindparam("channel", type_=Text),
+        "reporter_phone": bindparam("reporter_phone", type_=Text),
+        "reporter_language": bindparam("reporter_language", type_=Text),
+        "location": func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326),
+        "address": bindparam("address", type_=Text),
+        "district_code": numbered.c.code,
+        "status": bindparam("status", type_=Text),
+        "priority": func.coalesce(bindparam("priority", type_=Text), numbered.c.default_priority),
+        "version": literal(1),
+        "created_at": bindparam("now", type_=_complaint.c.created_at.type),
+        "updated_at": bindparam("now", type_=_complaint.c.created_at.type),
+    }
+    stored = (
+        insert(_complaint)
+        .from_select(list(columns), select(*columns.values()).select_from(numbered))
+        .returning(
+            _complaint.c.id, _complaint.c.ticket, _complaint.c.priority, _complaint.c.district_code
+        )
+        .cte("stored")
+    )
+    payload = func.jsonb_build_object(
+        "channel", bindparam("channel"), "category", bindparam("category"),
+        "district", stored.c.district_code,
+    )  # fmt: skip
+    first_event = (
+        insert(_event)
+        .from_select(
+            ["complaint_id", "type", "actor", "at", "payload"],
+            select(
+                stored.c.id,
+                bindparam("event_type", type_=Text),
+                bindparam("actor", type_=Text),
+                bindparam("now"),
+                payload,
+            ),
+        )
+        .cte("first_event")
+    )
+    one_row = select(literal(1).label("one")).subquery("one_row")
+    return (
+        select(
+            district.c.code,
+            district.c.name_ko,
+            district.c.name_en,
+            category.c.default_priority,
+            stored.c.id,
+            stored.c.ticket,
+            stored.c.priority,
+        )
+        .select_from(
+            one_row.outerjoin(district, true())
+            .outerjoin(category, true())
+            .outerjoin(stored, true())
+        )
+        .add_cte(first_event)
+    )
+
+
+# Built once (intake runs them for every complaint): by the point, and by a district code
+# for the points that only the boundary tolerance places.
+_INTAKE_AT_POINT = _intake_statement(COVERING_DISTRICT)
+_INTAKE_IN_DISTRICT = _intake_statement(DISTRICT_BY_CODE)
+_KNOWN_CATEGORIES = select(_category.c.code).where(_category.c.active).order_by(_category.c.code)
 
 
 def create(
     session: Session,
     *,
     data: ComplaintCreate,
-    district: DistrictRef,
     reporter_phone: str | None,
     actor: str,
     now: datetime,
     timezone: str,
-) -> ComplaintRead:
-    """Store a new complaint and its first timeline entry (the caller commits both at once)."""
-    default_priority, complaint_id = _reserve_id_for(session, data.category)
-    priority = data.priority or default_priority
-    ticket = make_ticket(complaint_id, now, timezone=timezone)
+    district_code: str | None = None,
+) -> ComplaintRead | None:
+    """Store a new complaint and its first timeline entry; the caller commits.
+
+    The district is the one covering the complaint's point, or `district_code` when given.
+    None when no district covers the point (nothing is stored); UnknownCategory when the
+    category is not an active one.
+    """
     language = data.reporter.language if data.reporter else Language.KO
     address = data.address or None
-    session.connection().execute(
-        _INSERT_RECEIVED,
+    statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
+    connection = session.connection()
+    row = connection.execute(
+        statement,
         {
-            "c_id": complaint_id,
-            "c_ticket": ticket,
-            "c_category_code": data.category,
-            "c_description": data.description,
-            "c_channel": data.channel,
-            "c_reporter_phone": reporter_phone,
-            "c_reporter_language": language,
-            "c_address": address,
-            "c_district_code": district.code,
-            "c_status": Status.RECEIVED,
-            "c_priority": priority,
-            "c_version": 1,
-            "c_created_at": now,
-            "c_updated_at": now,
-            "c_lat": data.location.lat,
-            "c_lon": data.location.lon,
-            "e_type": EventType.RECEIVED,
-            "e_actor": actor,
-            "e_payload": {
-                "channel": str(data.channel),
-                "category": data.category,
-                "district": district.code,
-            },
+            "lat": data.location.lat,
+            "lon": data.location.lon,
+            "district_code": district_code,
+            "category": data.category,
+            "ticket_prefix": ticket_prefix(now, timezone=timezone),
+            "description": data.description,
+            "channel": str(data.channel),
+            "reporter_phone": reporter_phone,
+            "reporter_language": str(language),
+            "address": address,
+            "status": str(Status.RECEIVED),
+            "priority": str(data.priority) if data.priority else None,
+            "now": now,
+            "event_type": str(EventType.RECEIVED),
+            "actor": actor,
         },
-    )
+    ).one()
+    code, name_ko, name_en, default_priority, complaint_id, ticket, priority = row
+    if default_priority is None:
+        known = connection.execute(_KNOWN_CATEGORIES).scalars().all()
+        raise UnknownCategory(
+            f"unknown category {data.category!r}",
+            details={"category": data.category, "known": known},
+        )
+    if code is None:
+        return None
     return ComplaintRead(
         id=complaint_id,
         ticket=ticket,
@@ -178,9 +248,7 @@ def create(
         channel=data.channel,
         description=data.description,
         address=address,
-        district=DistrictRead(
-            code=district.code, name_ko=district.name_ko, name_en=district.name_en
-        ),
+        district=DistrictRead(code=code, name_ko=name_ko, name_en=name_en),
         location=data.location,
         reporter=ReporterRead(phone_masked=mask_phone(reporter_phone), language=language),
         version=1,
@@ -189,41 +257,45 @@ def create(
     )
 
 
-def _to_read(row: Row[Any]) -> ComplaintRead:
-    return ComplaintRead(
-        id=row.id,
-        ticket=row.ticket,
-        status=row.status,
-        category=row.category_code,
-        priority=row.priority,
-        channel=row.channel,
-        description=row.description,
-        address=row.address,
-        district=DistrictRead(
-            code=row.district_code, name_ko=row.district_name_ko, name_en=row.district_name_en
-        ),
-        location=Location(lat=row.lat, lon=row.lon),
-        reporter=ReporterRead(
-            phone_masked=mask_phone(row.reporter_phone), language=row.reporter_language
-        ),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _base_query():  # type: ignore[no-untyped-def]
-    return select(*_READ_COLUMNS).join(District, District.code == Complaint.district_code)
+def _as_dict(row: Row[Any]) -> dict[str, Any]:
+    """A complaint row in the shape of ComplaintRead (validated once, per page)."""
+    # Unpacked by position: lists build this for every row, and a Row's attribute access
+    # costs ten times its tuple access. The order is that of _READ_COLUMNS.
+    (
+        complaint_id, ticket, status, category, priority, channel, description, address,
+        phone, language, version, created_at, updated_at, lat, lon,
+        district_code, district_name_ko, district_name_en,
+    ) = row  # fmt: skip
+    return {
+        "id": complaint_id,
+        "ticket": ticket,
+        "status": status,
+        "category": category,
+        "priority": priority,
+        "channel": channel,
+        "description": description,
+        "address": address,
+        "district": {
+            "code": district_code,
+            "name_ko": district_name_ko,
+            "name_en": district_name_en,
+        },
+        "location": {"lat": lat, "lon": lon},
+        "reporter": {"phone_masked": mask_phone(phone), "language": language},
+        "version": version,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
 
 
 def get_by_ticket(session: Session, *, ticket: str) -> ComplaintRead:
     """The complaint with this public ticket number."""
     row = None
     if looks_like_ticket(ticket):
-        row = session.execute(_base_query().where(Complaint.ticket == ticket)).first()
+        row = session.connection().execute(_BY_TICKET, {"ticket": ticket}).first()
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
-    return _to_read(row)
+    return ComplaintRead.model_validate(_as_dict(row))
 
 
 def encode_cursor(created_at: datetime, complaint_id: int) -> str:
@@ -245,35 +317,109 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise InvalidCursor("the cursor is not one this server gave out") from exc
 
 
-def list_page(session: Session, *, filters: ComplaintFilter) -> ComplaintPage:
-    """One page of complaints, newest first, after the filter's cursor."""
-    query = _base_query()
-    if filters.districts:
-        query = query.where(Complaint.district_code.in_(filters.districts))
-    if filters.categories:
-        query = query.where(Complaint.category_code.in_(filters.categories))
-    statuses = filters.statuses()
-    if statuses:
-        query = query.where(Complaint.status.in_([str(s) for s in statuses]))
-    if filters.created_from is not None:
-        query = query.where(Complaint.created_at >= filters.created_from)
-    if filters.created_to is not None:
-        query = query.where(Complaint.created_at < filters.created_to)
+def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
+    """A timestamptz as the API writes times: UTC, `Z`, microseconds only when not zero."""
+    utc = func.timezone("UTC", column)
+    fraction = case(
+        (cast(func.date_part("microseconds", column), Integer) % 1_000_000 != 0,
+         func.to_char(utc, ".US")),
+        else_="",
+    )  # fmt: skip
+    return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + "Z"
+
+
+def _summary_json(row: Any) -> ColumnElement[Any]:
+    """A ComplaintSummary built by the database (lists render their JSON in one go)."""
+    return func.json_build_object(
+        "id", row.c.id, "ticket", row.c.ticket, "status", row.c.status,
+        "category", row.c.category_code, "priority", row.c.priority, "channel", row.c.channel,
+        "description", row.c.description, "address", row.c.address,
+        "district", func.json_build_object(
+            "code", row.c.district_code, "name_ko", row.c.district_name_ko,
+            "name_en", row.c.district_name_en,
+        ),
+        "location", func.json_build_object("lat", row.c.lat, "lon", row.c.lon),
+        "version", row.c.version,
+        "created_at", _utc_text(row.c.created_at), "updated_at", _utc_text(row.c.updated_at),
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=256)
+def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
+    """The list statement for one combination of filters, values as bind parameters.
+
+    Built once per combination: the statement is large (the page's JSON is rendered in it)
+    and building it costs more than running it.
+    """
+    c = _complaint.c
+    conditions = {
+        "districts": c.district_code == any_(bindparam("districts", type_=ARRAY(Text))),
+        "categories": c.category_code == any_(bindparam("categories", type_=ARRAY(Text))),
+        "statuses": c.status == any_(bindparam("statuses", type_=ARRAY(Text))),
+        "created_from": c.created_at >= bindparam("created_from", type_=c.created_at.type),
+        "created_to": c.created_at < bindparam("created_to", type_=c.created_at.type),
+        "bbox": c.location.op("&&")(
+            func.ST_MakeEnvelope(
+                bindparam("min_lon"), bindparam("min_lat"), bindparam("max_lon"),
+                bindparam("max_lat"), 4326,
+            )
+        ),
+        "cursor": tuple_(c.created_at, c.id)
+        < tuple_(
+            bindparam("after_created", type_=c.created_at.type),
+            bindparam("after_id", type_=c.id.type),
+        ),
+    }  # fmt: skip
+    newest_first = (c.created_at.desc(), c.id.desc())
+    page_size = bindparam("page_size", type_=Integer)
+    # One row more than the page tells whether there is a next page.
+    matched = (
+        select(*_READ_COLUMNS)
+        .select_from(_READ_FROM)
+        .where(*(conditions[name] for name in sorted(filters_given)))
+        .add_columns(func.row_number().over(order_by=newest_first).label("position"))
+        .order_by(*newest_first)
+        .limit(page_size + 1)
+        .subquery("matched")
+    )
+    on_page = matched.c.position <= page_size
+    last = matched.c.position == page_size
+    items = func.json_agg(aggregate_order_by(_summary_json(matched), matched.c.position))
+    return select(
+        cast(func.coalesce(items.filter(on_page), text("'[]'::json")), Text),
+        func.count() > page_size,
+        func.max(matched.c.created_at).filter(last),
+        func.max(matched.c.id).filter(last),
+    )
+
+
+def list_page(session: Session, *, filters: ComplaintFilter) -> bytes:
+    """One page of complaints, newest first, after the filter's cursor, as ComplaintPage JSON.
+
+    PostgreSQL renders the items' JSON: a page is up to 200 rows, and shaping them in Python
+    cost more than the query (docs/benchmarks.md). tests/test_intake_api.py holds the list
+    items to the detail endpoint's rendering, field by field.
+    """
+    values: dict[str, Any] = {
+        "districts": filters.districts or None,
+        "categories": filters.categories or None,
+        "statuses": [str(status) for status in filters.statuses()] or None,
+        "created_from": filters.created_from,
+        "created_to": filters.created_to,
+    }
     box = filters.bounding_box()
     if box is not None:
-        query = query.where(Complaint.location.op("&&")(func.ST_MakeEnvelope(*box, 4326)))
+        values["bbox"] = True
+        values["min_lon"], values["min_lat"], values["max_lon"], values["max_lat"] = box
     if filters.cursor:
-        after_created, after_id = decode_cursor(filters.cursor)
-        query = query.where(
-            tuple_(Complaint.created_at, Complaint.id) < tuple_(after_created, after_id)
-        )
-    query = query.order_by(Complaint.created_at.desc(), Complaint.id.desc()).limit(
-        filters.limit + 1
-    )
-    rows = session.execute(query).all()
-    items = [_to_read(row) for row in rows[: filters.limit]]
-    next_cursor = None
-    if len(rows) > filters.limit:
-        last = items[-1]
-        next_cursor = encode_cursor(last.created_at, last.id)
-    return ComplaintPage(items=items, next_cursor=next_cursor)
+        values["cursor"] = True
+        values["after_created"], values["after_id"] = decode_cursor(filters.cursor)
+    given = frozenset(name for name in _FILTERS if values.get(name) is not None)
+    values["page_size"] = filters.limit
+    row = session.connection().execute(_page_statement(given), values).one()
+    items, more, last_created, last_id = row
+    next_cursor = encode_cursor(last_created, last_id) if more else None
+    return b'{"items":%s,"next_cursor":%s}' % (items.encode(), json.dumps(next_cursor).encode())
+
+
+_FILTERS = ("districts", "categories", "statuses", "created_from", "created_to", "bbox", "cursor")

@@ -9,10 +9,14 @@ from zoneinfo import ZoneInfo
 TICKET_PATTERN = re.compile(r"^\d{6}-\d{6,}$")
 
 
-def make_ticket(complaint_id: int, created_at: datetime, *, timezone: str) -> str:
-    """`YYMMDD-NNNNNN`: the day of receipt in the city's zone, then the case number."""
-    day = created_at.astimezone(ZoneInfo(timezone)).strftime("%y%m%d")
-    return f"{day}-{complaint_id:06d}"
+# A ticket is `YYMMDD-NNNNNN`: the day of receipt in the city's zone, then the complaint's id
+# with at least six digits. The database appends the id when it assigns it (the intake
+# statement in complaints/service.py); the day comes from here.
+
+
+def ticket_prefix(created_at: datetime, *, timezone: str) -> str:
+    """`YYMMDD-`: the day of receipt in the city's zone."""
+    return created_at.astimezone(ZoneInfo(timezone)).strftime("%y%m%d-")
 
 
 def looks_like_ticket(text: str) -> bool:

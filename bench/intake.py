@@ -1,0 +1,375 @@
+"""Intake benchmark: POST /api/v1/complaints and the open-cases list, against a real server.
+
+Starts `dasan serve` as `make run` does (workers = cores) on a database of its own
+(`<db>_bench`), preloads 100,000 complaints, then drives a bounded loopback load with wrk
+(concurrency 16, 10 s per endpoint) and prints requests/s, p50 and p99 for:
+  - GET /livez (no database: the ceiling of this server on this machine),
+  - POST /api/v1/complaints,
+  - GET /api/v1/complaints?district=..&status=open&limit=100.
+The figures are written into docs/benchmarks.md between the intake markers.
+
+    .venv/bin/python bench/intake.py [--seconds 10] [--connections 16] [--preload 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dispatch_server import database  # noqa: E402
+from dispatch_server.config import get_settings  # noqa: E402
+from dispatch_server.phones import PhoneRejected, normalize_phone  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- bench:intake:start -->", "<!-- bench:intake:end -->"
+TARGETS = {"post": 1000.0, "list": 500.0}
+P99_TARGET_MS = 100.0
+CATEGORIES = [
+    "illegal_parking", "illegal_parking", "illegal_parking", "illegal_parking",
+    "vehicle_idling", "garbage_uncollected", "illegal_dumping", "street_lamp",
+    "road_damage", "facility_damage",
+]  # fmt: skip
+
+
+@dataclass
+class Result:
+    """What wrk measured for one endpoint."""
+
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+
+
+def bench_url() -> str:
+    url = make_url(get_settings().database_url)
+    return url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
+
+
+def prepare_database(url: str, preload: int) -> None:
+    """A fresh bench database: migrations, categories, Seoul, `preload` complaints."""
+    env = {**os.environ, "DASAN_DATABASE_URL": url}
+    database.drop_database(url)
+    database.create_database(url)
+    database.upgrade(url)
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    subprocess.run([dasan, "seed-demo"], env=env, check=True, capture_output=True)
+    engine = create_engine(url, poolclass=NullPool)
+    started = time.monotonic()
+    with engine.begin() as connection:
+        # Points spread over every district in proportion to its share; 90 days of history,
+        # one in five closed.
+        connection.execute(
+            text(
+                """
+                WITH shares AS (
+                    SELECT code, geom,
+                           ceil(:n * ST_Area(geom) / sum(ST_Area(geom)) OVER ())::int AS k
+                    FROM district
+                ), points AS (
+                    SELECT code, (ST_Dump(ST_GeneratePoints(geom, k, 7))).geom AS location
+                    FROM shares
+                ), numbered AS (
+                    SELECT code, location, nextval('complaint_id_seq') AS id,
+                           now() - random() * interval '90 days' AS created_at
+                    FROM points LIMIT :n
+                )
+                INSERT INTO complaint (id, ticket, category_code, description, channel,
+                    reporter_phone, reporter_language, location, address, district_code,
+                    status, priority, created_at, updated_at)
+                SELECT id,
+                       to_char(created_at AT TIME ZONE 'Asia/Seoul', 'YYMMDD') || '-'
+                           || lpad(id::text, greatest(6, length(id::text)), '0'),
+                       (ARRAY['illegal_parking','vehicle_idling','garbage_uncollected',
+                              'illegal_dumping','street_lamp','road_damage',
+                              'facility_damage'])[1 + (id % 7)],
+                       'preloaded complaint ' || id, 'phone', '+821012345678', 'ko',
+                       location, NULL, code,
+                       CASE WHEN id % 5 = 0 THEN 'closed' ELSE 'received' END,
+                       'normal', created_at, created_at
+                FROM numbered
+                """
+            ),
+            {"n": preload},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"
+                " SELECT id, 'received', 'bench', created_at, '{}' FROM complaint"
+            )
+        )
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+        count = connection.execute(text("SELECT count(*) FROM complaint")).scalar_one()
+    engine.dispose()
+    print(f"preloaded {count:,} complaints in {time.monotonic() - started:.1f} s")
+
+
+def sample_points(url: str, n: int = 2000) -> list[tuple[float, float]]:
+    """Random points inside Seoul's districts, for the POST bodies."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT ST_Y(p.geom), ST_X(p.geom) FROM "
+                "(SELECT (ST_Dump(ST_GeneratePoints(ST_Union(geom), :n, 11))).geom FROM district)"
+                " AS p"
+            ),
+            {"n": n},
+        ).all()
+    engine.dispose()
+    return [(float(lat), float(lon)) for lat, lon in rows]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DASAN_DATABASE_URL": url, "DASAN_PORT": str(port)}
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    process = subprocess.Popen(
+        [dasan, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    stop_server(process)
+    raise SystemExit(f"server did not start; see {log}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def valid_phone(rng: random.Random) -> str:
+    """A random Korean mobile number in an allocated range (the server refuses others)."""
+    while True:
+        phone = f"010-{rng.randint(2000, 9999)}-{rng.randint(0, 9999):04d}"
+        try:
+            normalize_phone(phone, region="KR")
+            return phone
+        except PhoneRejected:
+            continue
+
+
+def lua_post(points: list[tuple[float, float]]) -> str:
+    bodies = []
+    rng = random.Random(7)
+    for i, (lat, lon) in enumerate(points):
+        body = {
+            "category": rng.choice(CATEGORIES),
+            "description": f"벤치마크 민원 {i}: 차량이 인도를 막고 있습니다",
+            "location": {"lat": lat, "lon": lon},
+            "reporter": {"phone": valid_phone(rng)},
+            "channel": "phone",
+        }
+        bodies.append(json.dumps(body, ensure_ascii=False))
+    quoted = ",\n".join("[==[" + b + "]==]" for b in bodies)
+    return (
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{\n{quoted}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])\n"
+        "end\n"
+    )
+
+
+def lua_list(districts: list[str]) -> str:
+    paths = ",\n".join(
+        f'"/api/v1/complaints?district={code}&status=open&limit=100"' for code in districts
+    )
+    return (
+        f"local paths = {{\n{paths}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        "  return wrk.format('GET', paths[(i % #paths) + 1])\n"
+        "end\n"
+    )
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(name: str, url: str, seconds: int, connections: int, script: str | None) -> Result:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        if script:
+            lua.write(script)
+    if script:
+        command += ["-s", lua.name]
+    output = subprocess.run(
+        [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=True
+    ).stdout
+    os.unlink(lua.name)
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", output, re.M))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return Result(
+        name=name,
+        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(latency["50"]),
+        p99_ms=_ms(latency["99"]),
+        requests=requests,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+    )
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def report(results: dict[str, Result], *, preload: int, seconds: int, connections: int) -> str:
+    ceiling = results["ceiling"].requests_per_s
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; server = "
+        f"`dasan serve` with {get_settings().workers} workers; {preload:,} complaints "
+        f"preloaded; wrk, {connections} connections, {seconds} s per row, loopback.",
+        "",
+        "| endpoint | requests/s | p50 ms | p99 ms | requests | errors | share of ceiling "
+        "| target | target met |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    labels = {
+        "ceiling": ("`GET /livez` (no database: the ceiling)", "", None),
+        "post": ("`POST /api/v1/complaints`", f"≥ {TARGETS['post']:,.0f}/s, p99 < 100 ms", "post"),
+        "list": (
+            "`GET /api/v1/complaints?district=..&status=open&limit=100`",
+            f"≥ {TARGETS['list']:,.0f}/s",
+            "list",
+        ),
+    }
+    for key, result in results.items():
+        label, target, target_key = labels[key]
+        met = ""
+        if target_key == "post":
+            ok = result.requests_per_s >= TARGETS["post"] and result.p99_ms < P99_TARGET_MS
+            met = "yes" if ok else "**no**"
+        elif target_key == "list":
+            met = "yes" if result.requests_per_s >= TARGETS["list"] else "**no**"
+        lines.append(
+            f"| {label} | {result.requests_per_s:,.0f} | {result.p50_ms:.1f} | "
+            f"{result.p99_ms:.1f} | {result.requests:,} | {result.non_2xx + result.socket_errors} "
+            f"| {result.requests_per_s / ceiling:.0%} | {target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def write_doc(section: str) -> None:
+    content = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    block = f"{START}\n{section}\n{END}"
+    if START in content and END in content:
+        before, rest = content.split(START, 1)
+        content = before + block + rest.split(END, 1)[1]
+    else:
+        content = content.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(content, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--preload", type=int, default=100_000)
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run `bash scripts/system-deps.sh` (or `make setup`)")
+
+    url = bench_url()
+    prepare_database(url, args.preload)
+    points = sample_points(url)
+    districts = [f"{code}" for code in sorted({"11110", "11140", "11680", "11650", "11440"})]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.gettempdir()) / "dasan-bench-serve.log"
+    server = start_server(url, port, log)
+    results: dict[str, Result] = {}
+    try:
+        # Warm up each worker's connections and caches, then measure.
+        run_wrk("warm-up", f"{base}/api/v1/complaints", 2, args.connections, lua_post(points))
+        results["ceiling"] = run_wrk(
+            "ceiling", f"{base}/livez", args.seconds, args.connections, None
+        )
+        results["post"] = run_wrk(
+            "post", f"{base}/api/v1/complaints", args.seconds, args.connections, lua_post(points)
+        )
+        results["list"] = run_wrk(
+            "list", f"{base}/", args.seconds, args.connections, lua_list(districts)
+        )
+    finally:
+        stop_server(server)
+        if not args.keep_db:
+            database.drop_database(url)
+    section = report(
+        results, preload=args.preload, seconds=args.seconds, connections=args.connections
+    )
+    print(section)
+    for key, target in TARGETS.items():
+        ratio = results[key].requests_per_s / target
+        rate = results[key].requests_per_s
+        print(f"{key}: {rate:,.0f}/s = {ratio:.2f}x its target of {target:,.0f}/s")
+    if not args.no_write:
+        write_doc(section)
+        print(f"written to {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
