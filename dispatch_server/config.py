@@ -22,8 +22,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    # Threads per worker that run the (database-bound) endpoints.
-    threads: int = 8
     access_log: bool = False
     # The city's time zone: ticket dates, business calendars and statistics are computed in it.
     timezone: str = "Asia/Seoul"

@@ -1,4 +1,9 @@
-"""The one SQLAlchemy metadata (for Alembic), the engine and the session factory."""
+"""The one SQLAlchemy metadata (for Alembic), the engines and the session factories.
+
+The API runs on the async engine (psycopg's asyncio mode): its endpoints are `async`, so a
+request never waits for a thread, and long-lived streams cost no thread either. The CLI,
+boundary loading and migrations use the sync engine.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,12 @@ from functools import lru_cache
 
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from dispatch_server.config import get_settings
@@ -27,8 +38,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str | None = None, **kwargs: object) -> Engine:
-    """An engine for the given URL (default: the configured database)."""
+def _pool_options(**kwargs: object) -> dict[str, object]:
     settings = get_settings()
     options: dict[str, object] = {
         "pool_size": settings.db_pool_size,
@@ -36,7 +46,17 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
         "pool_recycle": 1800,
     }
     options.update(kwargs)
-    return create_engine(url or settings.database_url, **options)  # type: ignore[arg-type]
+    return options
+
+
+def make_engine(url: str | None = None, **kwargs: object) -> Engine:
+    """A sync engine for the given URL (default: the configured database)."""
+    return create_engine(url or get_settings().database_url, **_pool_options(**kwargs))  # type: ignore[arg-type]
+
+
+def make_async_engine(url: str | None = None, **kwargs: object) -> AsyncEngine:
+    """An async engine for the given URL (default: the configured database)."""
+    return create_async_engine(url or get_settings().database_url, **_pool_options(**kwargs))
 
 
 @lru_cache
@@ -52,14 +72,25 @@ def get_sessionmaker() -> sessionmaker[Session]:
 
 
 @lru_cache
-def get_read_sessionmaker() -> sessionmaker[Session]:
-    """Sessions for requests that only read: autocommit, so a lone SELECT is one round trip.
+def get_async_engine() -> AsyncEngine:
+    """The process-wide async engine (the API's), created on first use."""
+    return make_async_engine()
 
-    Never use these for writes that must land together: each statement commits on its own.
+
+def async_sessionmakers(
+    engine: AsyncEngine,
+) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
+    """Factories of transactional and of autocommit sessions on one engine (one pool).
+
+    Autocommit sessions make a lone statement one round trip (no BEGIN, no COMMIT): for
+    reads, and for writes done in one statement. Never for writes of several statements
+    that must land together: each statement commits on its own.
     """
-    return sessionmaker(
-        bind=get_engine().execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    transactional = async_sessionmaker(bind=engine, expire_on_commit=False)
+    autocommit = async_sessionmaker(
+        bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
     )
+    return transactional, autocommit
 
 
 def session_scope() -> Iterator[Session]:

@@ -1,18 +1,18 @@
-"""FastAPI dependencies shared by the routers: session, clock, settings, body checks.
+"""What endpoints get from FastAPI: the application context, and body checks.
 
-They are `async def` on purpose: none of them waits on I/O at the start, and FastAPI runs a
-plain `def` dependency in the thread pool, one extra thread hop per dependency per request.
-The endpoints themselves stay `def` (one hop), since they talk to the database.
+One plain dependency hands over everything the app holds (settings, clock, session
+factories): each FastAPI dependency costs time on every request, a generator dependency
+most of all (measured in docs/benchmarks.md), so endpoints open their sessions themselves,
+in an `async with` block.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
@@ -25,41 +25,23 @@ class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
 
 
-async def _session(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
-    # Making a session does no I/O (it connects on first use). Closing one whose transaction
-    # is still open sends a ROLLBACK, so that is done in the thread pool.
-    session = factory()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+@dataclass(frozen=True)
+class AppContext:
+    """The application's shared parts, as endpoints use them."""
+
+    settings: Settings
+    clock: Clock
+    # Sessions in a transaction: for writes of several statements that must land together.
+    transactional: async_sessionmaker[AsyncSession]
+    # Sessions in autocommit: for reads, and for writes that are one (atomic) statement.
+    # They save the BEGIN and COMMIT round trips.
+    autocommit: async_sessionmaker[AsyncSession]
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A transactional session for this request; what it does not commit is rolled back."""
-    async for session in _session(request.app.state.sessionmaker):
-        yield session
-
-
-async def get_read_session(request: Request) -> AsyncIterator[Session]:
-    """An autocommit session for a request that only reads (no BEGIN/ROLLBACK round trips)."""
-    async for session in _session(request.app.state.read_sessionmaker):
-        yield session
-
-
-async def get_clock(request: Request) -> Clock:
-    """The app's clock."""
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-async def get_app_settings(request: Request) -> Settings:
-    """The app's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
+async def get_context(request: Request) -> AppContext:
+    """The application's context (no I/O, so `async`: no thread hop)."""
+    context: AppContext = request.app.state.context
+    return context
 
 
 async def require_json(request: Request) -> None:
@@ -73,7 +55,4 @@ async def require_json(request: Request) -> None:
         )
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
-ReadSessionDep = Annotated[Session, Depends(get_read_session)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -7,24 +7,26 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dispatch_server.deps import ReadSessionDep
+from dispatch_server.deps import ContextDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/livez", summary="The process is up (no database call)")
-def livez() -> dict[str, str]:
+async def livez() -> dict[str, str]:
     """Always ok while the process serves requests."""
     return {"status": "ok"}
 
 
 @router.get("/healthz", summary="The process is up and its database answers")
-def healthz(session: ReadSessionDep) -> JSONResponse:
+async def healthz(ctx: ContextDep) -> JSONResponse:
     """Ok when the database answers a query; 503 otherwise."""
     try:
-        districts = session.execute(
-            text("SELECT count(*) FROM district WHERE retired_at IS NULL")
-        ).scalar_one()
+        async with ctx.autocommit() as session:
+            result = await session.execute(
+                text("SELECT count(*) FROM district WHERE retired_at IS NULL")
+            )
+            districts = result.scalar_one()
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok", "districts": districts})

@@ -10,6 +10,7 @@ from datetime import datetime
 from geoalchemy2.shape import from_shape
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from dispatch_server.complaints.models import Complaint
@@ -125,20 +126,23 @@ _NEAREST_WITHIN = (
 )
 
 
-def locate(session: Session, *, lat: float, lon: float, tolerance_m: float = 0.0) -> DistrictRef:
+async def locate(
+    session: AsyncSession, *, lat: float, lon: float, tolerance_m: float = 0.0
+) -> DistrictRef:
     """The district a point lies in.
 
     A point on a boundary shared by several districts goes to the one with the lowest code, so
     the same point always routes the same way. A point in no district but within
     `tolerance_m` of one (a sliver between two digitised boundaries) goes to the nearest.
     """
-    connection = session.connection()
-    row = connection.execute(COVERING_DISTRICT, {"lat": lat, "lon": lon}).first()
+    connection = await session.connection()
+    row = (await connection.execute(COVERING_DISTRICT, {"lat": lat, "lon": lon})).first()
     if row is None and tolerance_m > 0:
         degrees = tolerance_m / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
-        row = connection.execute(
+        nearest = await connection.execute(
             _NEAREST_WITHIN, {"lat": lat, "lon": lon, "degrees": degrees, "metres": tolerance_m}
-        ).first()
+        )
+        row = nearest.first()
     if row is None:
         raise OutsideServiceArea(
             f"the point (lat {lat}, lon {lon}) is outside the service area: it lies in no district",

@@ -1,5 +1,8 @@
 """Fixtures: one migrated, seeded database per run; a SAVEPOINT rolled back per test.
 
+API tests are async (the anyio plugin, on asyncio) and talk to the real application through
+httpx2's ASGI transport, on the test's own session.
+
 The run builds `<db>_test` once (migrations + categories + Seoul's districts). Tests that need
 committed data of their own (a real server process, the CLI) get a copy of it made with
 CREATE DATABASE ... TEMPLATE, which takes well under a second.
@@ -8,13 +11,14 @@ CREATE DATABASE ... TEMPLATE, which takes well under a second.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
+import httpx2 as httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -104,28 +108,36 @@ def make_database(database_copies: dict[str, str]) -> Callable[[str], str]:
 
 
 @pytest.fixture(scope="session")
-def engine(template_database: str, database_copies: dict[str, str]) -> Iterator[Engine]:
-    """The engine of the shared test database (opened after the copies were made)."""
-    engine = create_engine(template_database, pool_size=2)
+def anyio_backend() -> str:
+    """Async tests run on asyncio (as uvicorn does)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+async def engine(
+    template_database: str, database_copies: dict[str, str]
+) -> AsyncIterator[AsyncEngine]:
+    """The async engine of the shared test database (opened after the copies were made)."""
+    engine = create_async_engine(template_database, pool_size=2)
     yield engine
-    engine.dispose()
+    await engine.dispose()
 
 
 @pytest.fixture()
-def connection(engine: Engine) -> Iterator[Connection]:
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction that is rolled back after the test."""
-    with engine.connect() as connection:
-        transaction = connection.begin()
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
         yield connection
-        transaction.rollback()
+        await transaction.rollback()
 
 
 @pytest.fixture()
-def db(connection: Connection) -> Iterator[Session]:
+async def db(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
     """A session whose commits are SAVEPOINT releases inside the test's transaction."""
-    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
     yield session
-    session.close()
+    await session.close()
 
 
 @pytest.fixture()
@@ -141,13 +153,16 @@ def settings(template_database: str) -> Settings:
 
 
 @pytest.fixture()
-def client(db: Session, clock: FrozenClock, settings: Settings) -> Iterator[TestClient]:
+async def client(
+    db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     """The real application in-process, on the test's rolled-back session."""
     app = create_app(settings=settings, clock=clock, session_factory=lambda: db)  # type: ignore[arg-type]
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
 
 
-def count_complaints(db: Session) -> int:
+async def count_complaints(db: AsyncSession) -> int:
     """How many complaints the test's transaction sees."""
-    return int(db.execute(text("SELECT count(*) FROM complaint")).scalar_one())
+    return int((await db.execute(text("SELECT count(*) FROM complaint"))).scalar_one())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx2 as httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import count_complaints
 from tests.factories import JONGNO, complaint_body
+
+pytestmark = pytest.mark.anyio
 
 URL = "/api/v1/complaints"
 
@@ -69,13 +71,18 @@ BAD_BODIES: list[tuple[str, bytes, dict[str, str], int, str]] = [
     [case[1:] for case in BAD_BODIES],
     ids=[case[0] for case in BAD_BODIES],
 )
-def test_bad_bodies(
-    client: TestClient, db: Session, body: bytes, headers: dict[str, str], status: int, code: str
+async def test_bad_bodies(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    code: str,
 ) -> None:
-    before = count_complaints(db)
-    response = client.post(URL, content=body, headers=headers)
+    before = await count_complaints(db)
+    response = await client.post(URL, content=body, headers=headers)
     assert_error_shape(response, status, code)
-    assert count_complaints(db) == before
+    assert await count_complaints(db) == before
 
 
 def _without(field: str) -> dict[str, Any]:
@@ -122,32 +129,34 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     [case[1:] for case in BAD_FIELDS],
     ids=[case[0] for case in BAD_FIELDS],
 )
-def test_bad_fields(
-    client: TestClient, db: Session, body: dict[str, Any], code: str, word: str
+async def test_bad_fields(
+    client: httpx.AsyncClient, db: AsyncSession, body: dict[str, Any], code: str, word: str
 ) -> None:
-    before = count_complaints(db)
-    error = assert_error_shape(client.post(URL, json=body), 422, code)
+    before = await count_complaints(db)
+    error = assert_error_shape(await client.post(URL, json=body), 422, code)
     assert word in error["message"] + json.dumps(error["details"], ensure_ascii=False)
-    assert count_complaints(db) == before
+    assert await count_complaints(db) == before
 
 
-def test_lone_surrogate_is_refused(client: TestClient, db: Session) -> None:
+async def test_lone_surrogate_is_refused(client: httpx.AsyncClient, db: AsyncSession) -> None:
     # json.dumps writes the lone surrogate as the escape \ud800, which JSON allows.
     body = json.dumps(complaint_body(description="broken \ud800")).encode()
-    before = count_complaints(db)
-    assert_error_shape(client.post(URL, content=body, headers=JSON_HEADERS), 422,
+    before = await count_complaints(db)
+    assert_error_shape(await client.post(URL, content=body, headers=JSON_HEADERS), 422,
                        "validation_error")  # fmt: skip
-    assert count_complaints(db) == before
+    assert await count_complaints(db) == before
 
 
-def test_chunked_body_over_the_limit_is_refused(client: TestClient, db: Session) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+async def test_chunked_body_over_the_limit_is_refused(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
         yield b'{"description": "'
         for _ in range(100):
             yield b"x" * 1024
         yield b'"}'
 
-    response = client.post(URL, content=chunks(), headers=JSON_HEADERS)
+    response = await client.post(URL, content=chunks(), headers=JSON_HEADERS)
     assert_error_shape(response, 413, "body_too_large")
 
 
@@ -155,8 +164,8 @@ def test_chunked_body_over_the_limit_is_refused(client: TestClient, db: Session)
     ("path", "ticket"),
     [("261123-999999999",) * 2, ("abc",) * 2, ("' OR '1'='1",) * 2, ("%00", "\x00")],
 )
-def test_unknown_ticket_is_404(client: TestClient, path: str, ticket: str) -> None:
-    error = assert_error_shape(client.get(f"{URL}/{path}"), 404, "complaint_not_found")
+async def test_unknown_ticket_is_404(client: httpx.AsyncClient, path: str, ticket: str) -> None:
+    error = assert_error_shape(await client.get(f"{URL}/{path}"), 404, "complaint_not_found")
     assert error["details"] == {"ticket": ticket}
 
 
@@ -177,15 +186,15 @@ def test_unknown_ticket_is_404(client: TestClient, path: str, ticket: str) -> No
         {"flavour": "mint"},
     ],
 )
-def test_bad_list_filters_are_422(client: TestClient, params: dict[str, str]) -> None:
-    assert_error_shape(client.get(URL, params=params), 422, "validation_error")
+async def test_bad_list_filters_are_422(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    assert_error_shape(await client.get(URL, params=params), 422, "validation_error")
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjogMX0", "WyJub3QgYSBkYXRlIiwgMV0"])
-def test_forged_cursor_is_422(client: TestClient, cursor: str) -> None:
-    assert_error_shape(client.get(URL, params={"cursor": cursor}), 422, "invalid_cursor")
+async def test_forged_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> None:
+    assert_error_shape(await client.get(URL, params={"cursor": cursor}), 422, "invalid_cursor")
 
 
-def test_unknown_route_and_wrong_method(client: TestClient) -> None:
-    assert_error_shape(client.get("/api/v1/nothing-here"), 404, "not_found")
-    assert_error_shape(client.delete(URL), 405, "method_not_allowed")
+async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None:
+    assert_error_shape(await client.get("/api/v1/nothing-here"), 404, "not_found")
+    assert_error_shape(await client.delete(URL), 405, "method_not_allowed")

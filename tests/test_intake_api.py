@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx2 as httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch_server.clock import FrozenClock
 from dispatch_server.complaints import service
@@ -16,9 +16,11 @@ from dispatch_server.complaints.schemas import ComplaintCreate
 from tests.conftest import FROZEN_AT, count_complaints
 from tests.factories import GANGNAM, JONGNO, complaint_body
 
+pytestmark = pytest.mark.anyio
 
-def test_post_a_complaint_in_jongno(client: TestClient, db: Session) -> None:
-    response = client.post("/api/v1/complaints", json=complaint_body())
+
+async def test_post_a_complaint_in_jongno(client: httpx.AsyncClient, db: AsyncSession) -> None:
+    response = await client.post("/api/v1/complaints", json=complaint_body())
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "received"
@@ -31,19 +33,24 @@ def test_post_a_complaint_in_jongno(client: TestClient, db: Session) -> None:
     assert body["reporter"] == {"phone_masked": "+82******5678", "language": "ko"}
     assert response.headers["location"] == f"/api/v1/complaints/{body['ticket']}"
 
-    stored = db.execute(
-        text(
-            "SELECT ticket, reporter_phone, district_code, status, ST_Y(location), ST_X(location)"
-            " FROM complaint WHERE id = :id"
-        ),
-        {"id": body["id"]},
+    stored = (
+        await db.execute(
+            text(
+                "SELECT ticket, reporter_phone, district_code, status,"
+                " ST_Y(location), ST_X(location)"
+                " FROM complaint WHERE id = :id"
+            ),
+            {"id": body["id"]},
+        )
     ).one()
     assert tuple(stored) == (
         body["ticket"], "+821012345678", "11110", "received", JONGNO["lat"], JONGNO["lon"]
     )  # fmt: skip
-    events = db.execute(
-        text("SELECT type, actor, payload FROM complaint_event WHERE complaint_id = :id"),
-        {"id": body["id"]},
+    events = (
+        await db.execute(
+            text("SELECT type, actor, payload FROM complaint_event WHERE complaint_id = :id"),
+            {"id": body["id"]},
+        )
     ).all()
     assert [(e.type, e.actor) for e in events] == [("received", "channel:phone")]
     assert events[0].payload == {
@@ -51,18 +58,18 @@ def test_post_a_complaint_in_jongno(client: TestClient, db: Session) -> None:
     }  # fmt: skip
 
 
-def test_get_by_ticket_returns_what_was_stored(client: TestClient) -> None:
-    created = client.post("/api/v1/complaints", json=complaint_body()).json()
-    response = client.get(f"/api/v1/complaints/{created['ticket']}")
+async def test_get_by_ticket_returns_what_was_stored(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/api/v1/complaints", json=complaint_body())).json()
+    response = await client.get(f"/api/v1/complaints/{created['ticket']}")
     assert response.status_code == 200
     assert response.json() == created
 
 
-def test_optional_fields_and_explicit_priority(client: TestClient) -> None:
+async def test_optional_fields_and_explicit_priority(client: httpx.AsyncClient) -> None:
     body = complaint_body(
         category="road_damage", priority="urgent", channel="app", address=None, reporter=None
     )
-    response = client.post("/api/v1/complaints", json=body)
+    response = await client.post("/api/v1/complaints", json=body)
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["priority"] == "urgent"
@@ -70,30 +77,30 @@ def test_optional_fields_and_explicit_priority(client: TestClient) -> None:
     assert created["reporter"] == {"phone_masked": None, "language": "ko"}
 
 
-def test_category_default_priority_applies(client: TestClient) -> None:
-    created = client.post("/api/v1/complaints", json=complaint_body(category="road_damage"))
+async def test_category_default_priority_applies(client: httpx.AsyncClient) -> None:
+    created = await client.post("/api/v1/complaints", json=complaint_body(category="road_damage"))
     assert created.json()["priority"] == "high"
 
 
-def test_description_is_cleaned_and_4000_characters_fit(client: TestClient) -> None:
+async def test_description_is_cleaned_and_4000_characters_fit(client: httpx.AsyncClient) -> None:
     text_4000 = "가" * 3990 + "\x00\x07" + "나" * 10
-    response = client.post("/api/v1/complaints", json=complaint_body(description=text_4000))
+    response = await client.post("/api/v1/complaints", json=complaint_body(description=text_4000))
     assert response.status_code == 201, response.text
     assert response.json()["description"] == "가" * 3990 + "나" * 10
 
 
-def test_foreign_numbers_and_languages(client: TestClient) -> None:
+async def test_foreign_numbers_and_languages(client: httpx.AsyncClient) -> None:
     body = complaint_body(reporter={"phone": "+84 91 234 56 78", "language": "vi"})
-    created = client.post("/api/v1/complaints", json=body).json()
+    created = (await client.post("/api/v1/complaints", json=body)).json()
     assert created["reporter"] == {"phone_masked": "+84*****5678", "language": "vi"}
 
 
-def test_complaint_and_first_event_are_one_transaction(db: Session) -> None:
+async def test_complaint_and_first_event_are_one_transaction(db: AsyncSession) -> None:
     """If the timeline entry cannot be written, the complaint is not stored either."""
-    before = count_complaints(db)
+    before = await count_complaints(db)
     data = ComplaintCreate.model_validate(complaint_body())
     with pytest.raises(DBAPIError):
-        service.create(
+        await service.create(
             db,
             data=data,
             reporter_phone=None,
@@ -101,36 +108,39 @@ def test_complaint_and_first_event_are_one_transaction(db: Session) -> None:
             now=FROZEN_AT,
             timezone="Asia/Seoul",
         )
-    db.rollback()
-    assert count_complaints(db) == before
+    await db.rollback()
+    assert await count_complaints(db) == before
 
 
-def test_timeline_is_append_only(client: TestClient, db: Session) -> None:
-    created = client.post("/api/v1/complaints", json=complaint_body()).json()
+async def test_timeline_is_append_only(client: httpx.AsyncClient, db: AsyncSession) -> None:
+    created = (await client.post("/api/v1/complaints", json=complaint_body())).json()
     with pytest.raises(DBAPIError, match="append-only"):
-        with db.begin_nested():
-            db.execute(
+        async with db.begin_nested():
+            await db.execute(
                 text("UPDATE complaint_event SET actor = 'forged' WHERE complaint_id = :id"),
                 {"id": created["id"]},
             )
     with pytest.raises(DBAPIError, match="append-only"):
-        with db.begin_nested():
-            db.execute(
-                text("DELETE FROM complaint_event WHERE complaint_id = :id"), {"id": created["id"]}
+        async with db.begin_nested():
+            await db.execute(
+                text("DELETE FROM complaint_event WHERE complaint_id = :id"),
+                {"id": created["id"]},
             )
 
 
-def _post_many(client: TestClient, clock: FrozenClock, bodies: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+async def _post_many(
+    client: httpx.AsyncClient, clock: FrozenClock, bodies: list[dict]
+) -> list[dict]:  # type: ignore[type-arg]
     created = []
     for body in bodies:
         clock.advance(timedelta(minutes=1))
-        response = client.post("/api/v1/complaints", json=body)
+        response = await client.post("/api/v1/complaints", json=body)
         assert response.status_code == 201, response.text
         created.append(response.json())
     return created
 
 
-def test_list_filters_and_keyset_pages(client: TestClient, clock: FrozenClock) -> None:
+async def test_list_filters_and_keyset_pages(client: httpx.AsyncClient, clock: FrozenClock) -> None:
     # A window of our own, so rows committed by other tests' servers cannot interfere.
     clock.set(clock.now() + timedelta(days=3650))
     start = clock.now().isoformat()
@@ -139,29 +149,29 @@ def test_list_filters_and_keyset_pages(client: TestClient, clock: FrozenClock) -
         + [complaint_body(location=GANGNAM, description=f"gangnam {i}") for i in range(3)]
         + [complaint_body(category="street_lamp", description="lamp")]
     )
-    created = _post_many(client, clock, bodies)
+    created = await _post_many(client, clock, bodies)
     window = {"created_from": start}
 
-    jongno = client.get("/api/v1/complaints", params={**window, "district": "11110"}).json()
+    jongno = (await client.get("/api/v1/complaints", params={**window, "district": "11110"})).json()
     assert [c["description"] for c in jongno["items"]] == [
         "lamp", "jongno 4", "jongno 3", "jongno 2", "jongno 1", "jongno 0"
     ]  # fmt: skip
     assert jongno["next_cursor"] is None
 
-    lamps = client.get("/api/v1/complaints", params={**window, "category": "street_lamp"})
+    lamps = await client.get("/api/v1/complaints", params={**window, "category": "street_lamp"})
     assert [c["id"] for c in lamps.json()["items"]] == [created[-1]["id"]]
 
-    both = client.get("/api/v1/complaints", params={**window, "district": "11110,11680"})
+    both = await client.get("/api/v1/complaints", params={**window, "district": "11110,11680"})
     assert len(both.json()["items"]) == 9
 
-    open_ = client.get("/api/v1/complaints", params={**window, "status": "open"})
+    open_ = await client.get("/api/v1/complaints", params={**window, "status": "open"})
     assert len(open_.json()["items"]) == 9
-    closed = client.get("/api/v1/complaints", params={**window, "status": "closed,cancelled"})
+    closed = await client.get("/api/v1/complaints", params={**window, "status": "closed,cancelled"})
     assert closed.json()["items"] == []
 
     # The surroundings of COEX only.
     box = "127.05,37.50,127.07,37.52"
-    boxed = client.get("/api/v1/complaints", params={**window, "bbox": box}).json()
+    boxed = (await client.get("/api/v1/complaints", params={**window, "bbox": box})).json()
     assert {c["description"] for c in boxed["items"]} == {"gangnam 0", "gangnam 1", "gangnam 2"}
 
     # Pages of 4: every complaint exactly once, newest first.
@@ -169,7 +179,7 @@ def test_list_filters_and_keyset_pages(client: TestClient, clock: FrozenClock) -
     cursor = None
     while True:
         params = {**window, "limit": 4} | ({"cursor": cursor} if cursor else {})
-        page = client.get("/api/v1/complaints", params=params).json()
+        page = (await client.get("/api/v1/complaints", params=params)).json()
         seen += [c["id"] for c in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -178,27 +188,29 @@ def test_list_filters_and_keyset_pages(client: TestClient, clock: FrozenClock) -
 
     # Created at start+1 ... start+9 minutes; created_to is exclusive.
     until = (clock.now() - timedelta(minutes=5)).isoformat()  # start+4
-    early = client.get("/api/v1/complaints", params={**window, "created_to": until}).json()
+    early = (await client.get("/api/v1/complaints", params={**window, "created_to": until})).json()
     assert [c["description"] for c in early["items"]] == ["jongno 2", "jongno 1", "jongno 0"]
 
 
-def test_healthz_and_livez(client: TestClient) -> None:
-    assert client.get("/livez").json() == {"status": "ok"}
-    health = client.get("/healthz")
+async def test_healthz_and_livez(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/livez")).json() == {"status": "ok"}
+    health = await client.get("/healthz")
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "database": "ok", "districts": 25}
 
 
-def test_openapi_documents_the_intake_contract(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
+async def test_openapi_documents_the_intake_contract(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/complaints" in spec["paths"]
     assert "/api/v1/complaints/{ticket}" in spec["paths"]
     create = spec["components"]["schemas"]["ComplaintCreate"]
     assert set(create["required"]) == {"category", "description", "location"}
-    assert client.get("/docs").status_code == 200
+    assert (await client.get("/docs")).status_code == 200
 
 
-def test_list_items_render_exactly_as_the_detail(client: TestClient, clock: FrozenClock) -> None:
+async def test_list_items_render_exactly_as_the_detail(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
     """The database renders list JSON; it must match the API's own rendering to the byte."""
     clock.set(clock.now() + timedelta(days=7300))
     start = clock.now().isoformat()
@@ -217,15 +229,15 @@ def test_list_items_render_exactly_as_the_detail(client: TestClient, clock: Froz
     tickets = []
     for body, step in zip(bodies, steps, strict=True):
         clock.advance(step)
-        created = client.post("/api/v1/complaints", json=body)
+        created = await client.post("/api/v1/complaints", json=body)
         assert created.status_code == 201, created.text
         tickets.append(created.json()["ticket"])
-    listed = client.get("/api/v1/complaints", params={"created_from": start})
+    listed = await client.get("/api/v1/complaints", params={"created_from": start})
     assert listed.headers["content-type"] == "application/json"
     items = {item["ticket"]: item for item in listed.json()["items"]}
     assert set(items) == set(tickets)
     for ticket in tickets:
-        detail = client.get(f"/api/v1/complaints/{ticket}").json()
+        detail = (await client.get(f"/api/v1/complaints/{ticket}")).json()
         del detail["reporter"]  # lists carry no personal data
         assert items[ticket] == detail
         # Same text, not only the same value: times are written one way everywhere.
@@ -233,6 +245,6 @@ def test_list_items_render_exactly_as_the_detail(client: TestClient, clock: Froz
     assert "reporter" not in listed.text
 
 
-def test_empty_list(client: TestClient) -> None:
-    response = client.get("/api/v1/complaints", params={"district": "no-such-district"})
+async def test_empty_list(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/complaints", params={"district": "no-such-district"})
     assert response.json() == {"items": [], "next_cursor": None}

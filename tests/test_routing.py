@@ -9,10 +9,12 @@ import pytest
 from shapely.geometry import Point
 from shapely.ops import unary_union
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.districts import locate
 from geo.exceptions import OutsideServiceArea
+
+pytestmark = pytest.mark.anyio
 
 SEOUL_CODES = {
     "11110", "11140", "11170", "11200", "11215", "11230", "11260", "11290", "11305", "11320",
@@ -21,16 +23,16 @@ SEOUL_CODES = {
 }  # fmt: skip
 
 
-def test_all_25_seoul_districts_are_loaded(db: Session) -> None:
-    codes = set(db.execute(text("SELECT code FROM district")).scalars())
+async def test_all_25_seoul_districts_are_loaded(db: AsyncSession) -> None:
+    codes = set((await db.execute(text("SELECT code FROM district"))).scalars())
     assert codes == SEOUL_CODES
 
 
-def test_each_district_gets_a_point_inside_it(db: Session, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
+async def test_each_district_gets_a_point_inside_it(db: AsyncSession, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
     # point_on_surface, not the centroid: a centroid can fall outside a concave district.
     for shape in seoul_shapes:
         inside = shape.geometry.representative_point()
-        found = locate(db, lat=inside.y, lon=inside.x)
+        found = await locate(db, lat=inside.y, lon=inside.x)
         assert found.code == shape.code, shape.name_en
         assert found.name_ko == shape.name_ko
         assert found.name_en == shape.name_en
@@ -48,19 +50,21 @@ def _shared_boundary_point(seoul_shapes) -> tuple[Point, list[str]]:  # type: ig
     raise AssertionError("no two Seoul districts share a boundary vertex")
 
 
-def test_a_point_on_a_shared_boundary_routes_the_same_way_every_time(
-    db: Session, seoul_shapes
+async def test_a_point_on_a_shared_boundary_routes_the_same_way_every_time(
+    db: AsyncSession, seoul_shapes
 ) -> None:  # type: ignore[no-untyped-def]
     point, codes = _shared_boundary_point(seoul_shapes)
-    covering = db.execute(
-        text(
-            "SELECT code FROM district "
-            "WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code"
-        ),
-        {"lat": point.y, "lon": point.x},
+    covering = (
+        await db.execute(
+            text(
+                "SELECT code FROM district "
+                "WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code"
+            ),
+            {"lat": point.y, "lon": point.x},
+        )
     ).scalars()
     assert list(covering) == codes, "the point must lie on both districts' boundary"
-    answers = {locate(db, lat=point.y, lon=point.x).code for _ in range(20)}
+    answers = {(await locate(db, lat=point.y, lon=point.x)).code for _ in range(20)}
     # The rule: the lowest code of the districts that cover the point.
     assert answers == {codes[0]}
 
@@ -76,11 +80,11 @@ def test_a_point_on_a_shared_boundary_routes_the_same_way_every_time(
         (90.0, 180.0, "the pole and the antimeridian"),
     ],
 )
-def test_points_outside_every_district_are_refused(
-    db: Session, lat: float, lon: float, where: str
+async def test_points_outside_every_district_are_refused(
+    db: AsyncSession, lat: float, lon: float, where: str
 ) -> None:
     with pytest.raises(OutsideServiceArea, match="outside the service area"):
-        locate(db, lat=lat, lon=lon, tolerance_m=25)
+        await locate(db, lat=lat, lon=lon, tolerance_m=25)
 
 
 def _just_outside(seoul_shapes, metres: float) -> tuple[Point, str]:  # type: ignore[no-untyped-def]
@@ -100,24 +104,26 @@ def _just_outside(seoul_shapes, metres: float) -> tuple[Point, str]:  # type: ig
     raise AssertionError("no outward point found")
 
 
-def test_a_point_a_few_metres_outside_goes_to_the_nearest_district(
-    db: Session, seoul_shapes
+async def test_a_point_a_few_metres_outside_goes_to_the_nearest_district(
+    db: AsyncSession, seoul_shapes
 ) -> None:  # type: ignore[no-untyped-def]
     point, nearest = _just_outside(seoul_shapes, metres=8)
     with pytest.raises(OutsideServiceArea):
-        locate(db, lat=point.y, lon=point.x, tolerance_m=0)
-    assert locate(db, lat=point.y, lon=point.x, tolerance_m=25).code == nearest
+        await locate(db, lat=point.y, lon=point.x, tolerance_m=0)
+    assert (await locate(db, lat=point.y, lon=point.x, tolerance_m=25)).code == nearest
 
 
-def test_a_point_well_outside_is_refused_despite_the_tolerance(db: Session, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
+async def test_a_point_well_outside_is_refused_despite_the_tolerance(
+    db: AsyncSession, seoul_shapes
+) -> None:  # type: ignore[no-untyped-def]
     point, _ = _just_outside(seoul_shapes, metres=200)
     with pytest.raises(OutsideServiceArea):
-        locate(db, lat=point.y, lon=point.x, tolerance_m=25)
+        await locate(db, lat=point.y, lon=point.x, tolerance_m=25)
 
 
-def test_retired_districts_are_not_routed_to(db: Session, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
+async def test_retired_districts_are_not_routed_to(db: AsyncSession, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
     jongno = next(s for s in seoul_shapes if s.code == "11110")
     inside = jongno.geometry.representative_point()
-    db.execute(text("UPDATE district SET retired_at = now() WHERE code = '11110'"))
+    await db.execute(text("UPDATE district SET retired_at = now() WHERE code = '11110'"))
     with pytest.raises(OutsideServiceArea):
-        locate(db, lat=inside.y, lon=inside.x)
+        await locate(db, lat=inside.y, lon=inside.x)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch_server.clock import Clock
 from dispatch_server.complaints import service
@@ -11,30 +11,33 @@ from dispatch_server.config import Settings
 from geo.districts import locate
 
 
-def receive(
-    session: Session, *, data: ComplaintCreate, actor: str, clock: Clock, settings: Settings
+async def receive(
+    session: AsyncSession, *, data: ComplaintCreate, actor: str, clock: Clock, settings: Settings
 ) -> ComplaintRead:
     """Take in a complaint: route it to its district and store it with its first event.
 
-    The complaint and its timeline entry are committed in one transaction before the caller
-    acknowledges it, so an acknowledged complaint is never lost.
+    The complaint and its timeline entry are stored by one statement (atomic on its own, so
+    the session may be an autocommit one) and committed before the caller acknowledges it:
+    an acknowledged complaint is never lost. Whatever intake must also write later (the
+    citizen's "received" text, the SLA clocks) belongs in that same statement, or the
+    endpoint must switch to a transactional session.
     """
     phone = service.normalized_phone(
         data.reporter.phone if data.reporter else None, region=settings.phone_region
     )
     now = clock.now()
-    stored = service.create(
+    stored = await service.create(
         session, data=data, reporter_phone=phone, actor=actor, now=now, timezone=settings.timezone
     )
     if stored is None:
         # In no district: the boundary tolerance may still place it (or refuse it, clearly).
-        district = locate(
+        district = await locate(
             session,
             lat=data.location.lat,
             lon=data.location.lon,
             tolerance_m=settings.boundary_tolerance_m,
         )
-        stored = service.create(
+        stored = await service.create(
             session,
             data=data,
             reporter_phone=phone,
@@ -44,5 +47,5 @@ def receive(
             district_code=district.code,
         )
         assert stored is not None, "a located district exists"
-    session.commit()
+    await session.commit()
     return stored

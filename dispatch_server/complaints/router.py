@@ -13,7 +13,7 @@ from dispatch_server.complaints.schemas import (
     ComplaintPage,
     ComplaintRead,
 )
-from dispatch_server.deps import ClockDep, ReadSessionDep, SessionDep, SettingsDep, require_json
+from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.http_errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=ERROR_RESPONSES)
@@ -25,25 +25,28 @@ router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=E
     dependencies=[Depends(require_json)],
     summary="Log a complaint",
 )
-def create_complaint(
-    data: ComplaintCreate,
-    response: Response,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+async def create_complaint(
+    data: ComplaintCreate, response: Response, ctx: ContextDep
 ) -> ComplaintRead:
     """Validate a complaint, route it to its district and store it; answers with its ticket."""
-    complaint = flows.receive(
-        session, data=data, actor=f"channel:{data.channel}", clock=clock, settings=settings
-    )
+    # Autocommit: intake stores a complaint in one atomic statement (see flows.receive).
+    async with ctx.autocommit() as session:
+        complaint = await flows.receive(
+            session,
+            data=data,
+            actor=f"channel:{data.channel}",
+            clock=ctx.clock,
+            settings=ctx.settings,
+        )
     response.headers["Location"] = f"{router.prefix}/{complaint.ticket}"
     return complaint
 
 
 @router.get("/{ticket}", summary="One complaint by its ticket number")
-def get_complaint(ticket: str, session: ReadSessionDep) -> ComplaintRead:
+async def get_complaint(ticket: str, ctx: ContextDep) -> ComplaintRead:
     """The complaint with this ticket number."""
-    return service.get_by_ticket(session, ticket=ticket)
+    async with ctx.autocommit() as session:
+        return await service.get_by_ticket(session, ticket=ticket)
 
 
 @router.get(
@@ -51,9 +54,11 @@ def get_complaint(ticket: str, session: ReadSessionDep) -> ComplaintRead:
     response_model=ComplaintPage,
     summary="List complaints (newest first, keyset pages)",
 )
-def list_complaints(
-    filters: Annotated[ComplaintFilter, Query()], session: ReadSessionDep
+async def list_complaints(
+    filters: Annotated[ComplaintFilter, Query()], ctx: ContextDep
 ) -> Response:
     """Complaints matching the filters; follow `next_cursor` for the next page."""
-    # The service returns the page already rendered as JSON (by the database).
-    return Response(service.list_page(session, filters=filters), media_type="application/json")
+    async with ctx.autocommit() as session:
+        page = await service.list_page(session, filters=filters)
+    # Already rendered as JSON (by the database).
+    return Response(page, media_type="application/json")

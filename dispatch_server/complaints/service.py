@@ -28,7 +28,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch_server.complaints.constants import EventType, Language, Status
 from dispatch_server.complaints.exceptions import (
@@ -190,8 +190,8 @@ _INTAKE_IN_DISTRICT = _intake_statement(DISTRICT_BY_CODE)
 _KNOWN_CATEGORIES = select(_category.c.code).where(_category.c.active).order_by(_category.c.code)
 
 
-def create(
-    session: Session,
+async def create(
+    session: AsyncSession,
     *,
     data: ComplaintCreate,
     reporter_phone: str | None,
@@ -209,8 +209,8 @@ def create(
     language = data.reporter.language if data.reporter else Language.KO
     address = data.address or None
     statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
-    connection = session.connection()
-    row = connection.execute(
+    connection = await session.connection()
+    result = await connection.execute(
         statement,
         {
             "lat": data.location.lat,
@@ -229,10 +229,10 @@ def create(
             "event_type": str(EventType.RECEIVED),
             "actor": actor,
         },
-    ).one()
-    code, name_ko, name_en, default_priority, complaint_id, ticket, priority = row
+    )
+    code, name_ko, name_en, default_priority, complaint_id, ticket, priority = result.one()
     if default_priority is None:
-        known = connection.execute(_KNOWN_CATEGORIES).scalars().all()
+        known = (await connection.execute(_KNOWN_CATEGORIES)).scalars().all()
         raise UnknownCategory(
             f"unknown category {data.category!r}",
             details={"category": data.category, "known": known},
@@ -288,11 +288,12 @@ def _as_dict(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def get_by_ticket(session: Session, *, ticket: str) -> ComplaintRead:
+async def get_by_ticket(session: AsyncSession, *, ticket: str) -> ComplaintRead:
     """The complaint with this public ticket number."""
     row = None
     if looks_like_ticket(ticket):
-        row = session.connection().execute(_BY_TICKET, {"ticket": ticket}).first()
+        connection = await session.connection()
+        row = (await connection.execute(_BY_TICKET, {"ticket": ticket})).first()
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
     return ComplaintRead.model_validate(_as_dict(row))
@@ -393,7 +394,7 @@ def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
     )
 
 
-def list_page(session: Session, *, filters: ComplaintFilter) -> bytes:
+async def list_page(session: AsyncSession, *, filters: ComplaintFilter) -> bytes:
     """One page of complaints, newest first, after the filter's cursor, as ComplaintPage JSON.
 
     PostgreSQL renders the items' JSON: a page is up to 200 rows, and shaping them in Python
@@ -416,8 +417,9 @@ def list_page(session: Session, *, filters: ComplaintFilter) -> bytes:
         values["after_created"], values["after_id"] = decode_cursor(filters.cursor)
     given = frozenset(name for name in _FILTERS if values.get(name) is not None)
     values["page_size"] = filters.limit
-    row = session.connection().execute(_page_statement(given), values).one()
-    items, more, last_created, last_id = row
+    connection = await session.connection()
+    result = await connection.execute(_page_statement(given), values)
+    items, more, last_created, last_id = result.one()
     next_cursor = encode_cursor(last_created, last_id) if more else None
     return b'{"items":%s,"next_cursor":%s}' % (items.encode(), json.dumps(next_cursor).encode())
 
