@@ -248,3 +248,35 @@ async def test_list_items_render_exactly_as_the_detail(
 async def test_empty_list(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/complaints", params={"district": "no-such-district"})
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_open_means_not_closed_cancelled_or_duplicate(
+    client: httpx.AsyncClient, db: AsyncSession, clock: FrozenClock
+) -> None:
+    clock.set(clock.now() + timedelta(days=9000))
+    window = {"created_from": clock.now().isoformat()}
+    created = await _post_many(client, clock, [complaint_body() for _ in range(5)])
+    final = {
+        created[0]["id"]: "closed",
+        created[1]["id"]: "cancelled",
+        created[2]["id"]: "duplicate",
+    }
+    for complaint_id, status in final.items():
+        await db.execute(
+            text("UPDATE complaint SET status = :status WHERE id = :id"),
+            {"status": status, "id": complaint_id},
+        )
+    # Committed (a SAVEPOINT release here): the app's session ends after every request.
+    await db.commit()
+
+    async def ids(**params: str) -> set[int]:
+        page = (await client.get("/api/v1/complaints", params={**window, **params})).json()
+        return {item["id"] for item in page["items"]}
+
+    still_open = {created[3]["id"], created[4]["id"]}
+    assert await ids(status="open") == still_open
+    assert await ids(status="open", district="11110") == still_open
+    assert await ids(status="open", district="11110,11680") == still_open
+    assert await ids(status="closed,duplicate") == {created[0]["id"], created[2]["id"]}
+    assert await ids(status="received") == still_open
+    assert len(await ids()) == 5

@@ -21,7 +21,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch_server.complaints.constants import Channel, Language, Priority, Status, sql_in
+from dispatch_server.complaints.constants import (
+    FINAL_STATUSES,
+    Channel,
+    Language,
+    Priority,
+    Status,
+    sql_in,
+)
 from dispatch_server.db import Base
 
 
@@ -76,8 +83,13 @@ class Complaint(Base):
         Index("ix_complaint_location", "location", postgresql_using="gist"),
         Index("ix_complaint_created", "created_at", "id"),
         Index("ix_complaint_district_created", "district_code", "created_at", "id"),
-        Index("ix_complaint_category_created", "category_code", "created_at", "id"),
-        Index("ix_complaint_status_created", "status", "created_at", "id"),
+        Index(
+            "ix_complaint_open_district_created",
+            "district_code",
+            "created_at",
+            "id",
+            postgresql_where=text(f"status NOT IN ({sql_in(FINAL_STATUSES)})"),
+        ),
     )
 
 

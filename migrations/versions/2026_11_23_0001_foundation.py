@@ -26,6 +26,8 @@ STATUSES = (
 CHANNELS = "'app', 'chat', 'open311', 'phone', 'sms', 'walk_in', 'web'"
 PRIORITIES = "'high', 'low', 'normal', 'urgent'"
 LANGUAGES = "'en', 'ja', 'ko', 'mn', 'vi', 'zh'"
+# Statuses in which a case needs nothing more (complaints/constants.py FINAL_STATUSES).
+FINAL_STATUSES = "'cancelled', 'closed', 'duplicate'"
 
 
 def upgrade() -> None:
@@ -102,10 +104,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_complaint_district_created", "complaint", ["district_code", "created_at", "id"]
     )
+    # The dispatchers' board: a district's open cases, newest first.
     op.create_index(
-        "ix_complaint_category_created", "complaint", ["category_code", "created_at", "id"]
+        "ix_complaint_open_district_created",
+        "complaint",
+        ["district_code", "created_at", "id"],
+        postgresql_where=sa.text(f"status NOT IN ({FINAL_STATUSES})"),
     )
-    op.create_index("ix_complaint_status_created", "complaint", ["status", "created_at", "id"])
 
     op.create_table(
         "complaint_event",
