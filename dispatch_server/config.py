@@ -33,8 +33,12 @@ class Settings(BaseSettings):
     # digitised boundaries, a point on the river bank) is routed to the nearest district.
     boundary_tolerance_m: float = 25.0
     max_body_bytes: int = 64 * 1024
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Connections per server process. No overflow: a connection opened past the pool is
+    # closed again when returned, so a burst would cost a new PostgreSQL backend per
+    # request; instead requests wait (up to db_pool_timeout s) for a pooled one.
+    db_pool_size: int = 16
+    db_max_overflow: int = 0
+    db_pool_timeout: float = 10.0
 
     @property
     def database_name(self) -> str:

@@ -7,17 +7,13 @@ boundary loading and migrations use the sync engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from dispatch_server.config import get_settings
@@ -32,6 +28,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Something to `async with` for a connection.
+AsyncConnectable = AbstractAsyncContextManager[AsyncConnection]
+
+
 class Base(DeclarativeBase):
     """Base of every table of the product."""
 
@@ -43,6 +43,7 @@ def _pool_options(**kwargs: object) -> dict[str, object]:
     options: dict[str, object] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": 1800,
     }
     options.update(kwargs)
@@ -77,20 +78,24 @@ def get_async_engine() -> AsyncEngine:
     return make_async_engine()
 
 
-def async_sessionmakers(
-    engine: AsyncEngine,
-) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
-    """Factories of transactional and of autocommit sessions on one engine (one pool).
+def autocommit_connections(engine: AsyncEngine) -> Callable[[], AsyncConnectable]:
+    """Connections in autocommit: a lone statement is one round trip (no BEGIN, no COMMIT).
 
-    Autocommit sessions make a lone statement one round trip (no BEGIN, no COMMIT): for
-    reads, and for writes done in one statement. Never for writes of several statements
-    that must land together: each statement commits on its own.
+    For reads, and for writes done in one (atomic) statement. Never for writes of several
+    statements that must land together: each statement commits on its own.
     """
-    transactional = async_sessionmaker(bind=engine, expire_on_commit=False)
-    autocommit = async_sessionmaker(
-        bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-    )
-    return transactional, autocommit
+    return engine.execution_options(isolation_level="AUTOCOMMIT").connect
+
+
+def transactions(engine: AsyncEngine) -> Callable[[], AsyncConnectable]:
+    """Connections inside a transaction, committed when the block ends without an error."""
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[AsyncConnection]:
+        async with engine.begin() as connection:
+            yield connection
+
+    return transaction
 
 
 def session_scope() -> Iterator[Session]:

@@ -1,21 +1,22 @@
 """What endpoints get from FastAPI: the application context, and body checks.
 
-One plain dependency hands over everything the app holds (settings, clock, session
+One plain dependency hands over everything the app holds (settings, clock, connection
 factories): each FastAPI dependency costs time on every request, a generator dependency
-most of all (measured in docs/benchmarks.md), so endpoints open their sessions themselves,
-in an `async with` block.
+most of all (measured in docs/benchmarks.md), so endpoints open their connections
+themselves, in an `async with` block.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
+from dispatch_server.db import AsyncConnectable
 from dispatch_server.errors import DomainError
 
 
@@ -31,11 +32,11 @@ class AppContext:
 
     settings: Settings
     clock: Clock
-    # Sessions in a transaction: for writes of several statements that must land together.
-    transactional: async_sessionmaker[AsyncSession]
-    # Sessions in autocommit: for reads, and for writes that are one (atomic) statement.
-    # They save the BEGIN and COMMIT round trips.
-    autocommit: async_sessionmaker[AsyncSession]
+    # A connection in a transaction: for writes of several statements that land together.
+    transaction: Callable[[], AsyncConnectable]
+    # A connection in autocommit: for reads, and for writes that are one (atomic)
+    # statement; it saves the BEGIN and COMMIT round trips.
+    autocommit: Callable[[], AsyncConnectable]
 
 
 async def get_context(request: Request) -> AppContext:

@@ -22,8 +22,8 @@ async def livez() -> dict[str, str]:
 async def healthz(ctx: ContextDep) -> JSONResponse:
     """Ok when the database answers a query; 503 otherwise."""
     try:
-        async with ctx.autocommit() as session:
-            result = await session.execute(
+        async with ctx.autocommit() as connection:
+            result = await connection.execute(
                 text("SELECT count(*) FROM district WHERE retired_at IS NULL")
             )
             districts = result.scalar_one()

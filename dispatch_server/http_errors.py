@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch_server.deps import UnsupportedMediaType
@@ -122,6 +123,16 @@ async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("no database connection free in time: %s", exc)
+    return error_response(
+        503,
+        "server_busy",
+        "the server is busy; try again in a moment",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:
     # A backstop: validation should have caught the value before the database did.
     log.warning("database refused a value: %s", exc)
@@ -140,6 +151,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(OperationalError, _on_database_down)
     app.add_exception_handler(InterfaceError, _on_database_down)
+    app.add_exception_handler(PoolTimeout, _on_pool_timeout)
     app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(DBAPIError, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)

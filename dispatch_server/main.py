@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch_server import health
 from dispatch_server.clock import Clock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
 from dispatch_server.config import Settings, get_settings
-from dispatch_server.db import async_sessionmakers, make_async_engine
+from dispatch_server.db import (
+    AsyncConnectable,
+    autocommit_connections,
+    make_async_engine,
+    transactions,
+)
 from dispatch_server.deps import AppContext
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
@@ -22,20 +26,20 @@ def create_app(
     *,
     settings: Settings | None = None,
     clock: Clock | None = None,
-    session_factory: async_sessionmaker[AsyncSession] | None = None,
+    connections: tuple[Callable[[], AsyncConnectable], Callable[[], AsyncConnectable]]
+    | None = None,
 ) -> FastAPI:
     """A new application; every argument defaults to the real thing.
 
-    With `session_factory` (tests: the test's own session, rolled back after it) the app
-    uses it for every session and opens no engine of its own.
+    `connections` (tests: on the test's own connection, rolled back after it) replaces the
+    (transaction, autocommit) connection factories, and the app opens no engine of its own.
     """
     settings = settings or get_settings()
     engine = None
-    if session_factory is None:
+    if connections is None:
         engine = make_async_engine(settings.database_url)
-        transactional, autocommit = async_sessionmakers(engine)
-    else:
-        transactional = autocommit = session_factory
+        connections = transactions(engine), autocommit_connections(engine)
+    transaction, autocommit = connections
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +56,7 @@ def create_app(
     app.state.context = AppContext(
         settings=settings,
         clock=clock or SystemClock(),
-        transactional=transactional,
+        transaction=transaction,
         autocommit=autocommit,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

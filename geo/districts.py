@@ -10,7 +10,7 @@ from datetime import datetime
 from geoalchemy2.shape import from_shape
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from dispatch_server.complaints.models import Complaint
@@ -127,7 +127,7 @@ _NEAREST_WITHIN = (
 
 
 async def locate(
-    session: AsyncSession, *, lat: float, lon: float, tolerance_m: float = 0.0
+    connection: AsyncConnection, *, lat: float, lon: float, tolerance_m: float = 0.0
 ) -> DistrictRef:
     """The district a point lies in.
 
@@ -135,7 +135,6 @@ async def locate(
     the same point always routes the same way. A point in no district but within
     `tolerance_m` of one (a sliver between two digitised boundaries) goes to the nearest.
     """
-    connection = await session.connection()
     row = (await connection.execute(COVERING_DISTRICT, {"lat": lat, "lon": lon})).first()
     if row is None and tolerance_m > 0:
         degrees = tolerance_m / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))

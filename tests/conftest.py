@@ -1,7 +1,8 @@
 """Fixtures: one migrated, seeded database per run; a SAVEPOINT rolled back per test.
 
 API tests are async (the anyio plugin, on asyncio) and talk to the real application through
-httpx2's ASGI transport, on the test's own session.
+httpx2's ASGI transport, on the test's own connection: the app's autocommit connections are
+that connection as it is, its transactions are SAVEPOINTs on it.
 
 The run builds `<db>_test` once (migrations + categories + Seoul's districts). Tests that need
 committed data of their own (a real server process, the CLI) get a copy of it made with
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 
 import httpx2 as httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -80,7 +82,7 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
 # Copies of the seeded database for tests that commit (a server process, the CLI). They are
 # made together before anything else connects: PostgreSQL copies a template database only
 # while nobody is connected to it.
-COPIES = ("cli", "server", "migrations")
+COPIES = ("cli", "server", "migrations", "atomic")
 
 
 @pytest.fixture(scope="session")
@@ -124,20 +126,12 @@ async def engine(
 
 
 @pytest.fixture()
-async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction that is rolled back after the test."""
     async with engine.connect() as connection:
         transaction = await connection.begin()
         yield connection
         await transaction.rollback()
-
-
-@pytest.fixture()
-async def db(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
-    """A session whose commits are SAVEPOINT releases inside the test's transaction."""
-    session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
-    yield session
-    await session.close()
 
 
 @pytest.fixture()
@@ -154,15 +148,23 @@ def settings(template_database: str) -> Settings:
 
 @pytest.fixture()
 async def client(
-    db: AsyncSession, clock: FrozenClock, settings: Settings
+    db: AsyncConnection, clock: FrozenClock, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The real application in-process, on the test's rolled-back session."""
-    app = create_app(settings=settings, clock=clock, session_factory=lambda: db)  # type: ignore[arg-type]
+    """The real application in-process, on the test's rolled-back connection."""
+
+    @asynccontextmanager
+    async def savepoint() -> AsyncIterator[AsyncConnection]:
+        async with db.begin_nested():
+            yield db
+
+    app = create_app(
+        settings=settings, clock=clock, connections=(savepoint, lambda: nullcontext(db))
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
 
 
-async def count_complaints(db: AsyncSession) -> int:
+async def count_complaints(db: AsyncConnection) -> int:
     """How many complaints the test's transaction sees."""
     return int((await db.execute(text("SELECT count(*) FROM complaint"))).scalar_one())

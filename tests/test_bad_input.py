@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import count_complaints
 from tests.factories import JONGNO, complaint_body
@@ -73,7 +73,7 @@ BAD_BODIES: list[tuple[str, bytes, dict[str, str], int, str]] = [
 )
 async def test_bad_bodies(
     client: httpx.AsyncClient,
-    db: AsyncSession,
+    db: AsyncConnection,
     body: bytes,
     headers: dict[str, str],
     status: int,
@@ -130,7 +130,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     ids=[case[0] for case in BAD_FIELDS],
 )
 async def test_bad_fields(
-    client: httpx.AsyncClient, db: AsyncSession, body: dict[str, Any], code: str, word: str
+    client: httpx.AsyncClient, db: AsyncConnection, body: dict[str, Any], code: str, word: str
 ) -> None:
     before = await count_complaints(db)
     error = assert_error_shape(await client.post(URL, json=body), 422, code)
@@ -138,7 +138,7 @@ async def test_bad_fields(
     assert await count_complaints(db) == before
 
 
-async def test_lone_surrogate_is_refused(client: httpx.AsyncClient, db: AsyncSession) -> None:
+async def test_lone_surrogate_is_refused(client: httpx.AsyncClient, db: AsyncConnection) -> None:
     # json.dumps writes the lone surrogate as the escape \ud800, which JSON allows.
     body = json.dumps(complaint_body(description="broken \ud800")).encode()
     before = await count_complaints(db)
@@ -148,7 +148,7 @@ async def test_lone_surrogate_is_refused(client: httpx.AsyncClient, db: AsyncSes
 
 
 async def test_chunked_body_over_the_limit_is_refused(
-    client: httpx.AsyncClient, db: AsyncSession
+    client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
     async def chunks():  # type: ignore[no-untyped-def]
         yield b'{"description": "'

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx2 as httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from dispatch_server.clock import FrozenClock
 from dispatch_server.complaints import service
@@ -19,7 +21,7 @@ from tests.factories import GANGNAM, JONGNO, complaint_body
 pytestmark = pytest.mark.anyio
 
 
-async def test_post_a_complaint_in_jongno(client: httpx.AsyncClient, db: AsyncSession) -> None:
+async def test_post_a_complaint_in_jongno(client: httpx.AsyncClient, db: AsyncConnection) -> None:
     response = await client.post("/api/v1/complaints", json=complaint_body())
     assert response.status_code == 201, response.text
     body = response.json()
@@ -95,24 +97,37 @@ async def test_foreign_numbers_and_languages(client: httpx.AsyncClient) -> None:
     assert created["reporter"] == {"phone_masked": "+84*****5678", "language": "vi"}
 
 
-async def test_complaint_and_first_event_are_one_transaction(db: AsyncSession) -> None:
-    """If the timeline entry cannot be written, the complaint is not stored either."""
-    before = await count_complaints(db)
+async def test_complaint_and_first_event_land_together_or_not_at_all(
+    make_database: Callable[[str], str],
+) -> None:
+    """In autocommit, as in production: a failing first event leaves no complaint behind.
+
+    Were the complaint and its event two statements, the complaint would stay committed.
+    """
+    engine = create_async_engine(make_database("atomic"), poolclass=NullPool)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     data = ComplaintCreate.model_validate(complaint_body())
-    with pytest.raises(DBAPIError):
-        await service.create(
-            db,
-            data=data,
-            reporter_phone=None,
-            actor="x" * 500,  # longer than the event's actor column
-            now=FROZEN_AT,
-            timezone="Asia/Seoul",
-        )
-    await db.rollback()
-    assert await count_complaints(db) == before
+    try:
+        async with autocommit.connect() as connection:
+            before = await count_complaints(connection)
+            stored = await service.create(
+                connection, data=data, reporter_phone=None, actor="agent",
+                now=FROZEN_AT, timezone="Asia/Seoul",
+            )  # fmt: skip
+            assert stored is not None  # the statement works at all
+            with pytest.raises(DBAPIError):
+                await service.create(
+                    connection, data=data, reporter_phone=None,
+                    actor="x" * 500,  # longer than the event's actor column
+                    now=FROZEN_AT, timezone="Asia/Seoul",
+                )  # fmt: skip
+        async with autocommit.connect() as fresh:
+            assert await count_complaints(fresh) == before + 1
+    finally:
+        await engine.dispose()
 
 
-async def test_timeline_is_append_only(client: httpx.AsyncClient, db: AsyncSession) -> None:
+async def test_timeline_is_append_only(client: httpx.AsyncClient, db: AsyncConnection) -> None:
     created = (await client.post("/api/v1/complaints", json=complaint_body())).json()
     with pytest.raises(DBAPIError, match="append-only"):
         async with db.begin_nested():
@@ -251,7 +266,7 @@ async def test_empty_list(client: httpx.AsyncClient) -> None:
 
 
 async def test_open_means_not_closed_cancelled_or_duplicate(
-    client: httpx.AsyncClient, db: AsyncSession, clock: FrozenClock
+    client: httpx.AsyncClient, db: AsyncConnection, clock: FrozenClock
 ) -> None:
     clock.set(clock.now() + timedelta(days=9000))
     window = {"created_from": clock.now().isoformat()}
@@ -266,8 +281,6 @@ async def test_open_means_not_closed_cancelled_or_duplicate(
             text("UPDATE complaint SET status = :status WHERE id = :id"),
             {"status": status, "id": complaint_id},
         )
-    # Committed (a SAVEPOINT release here): the app's session ends after every request.
-    await db.commit()
 
     async def ids(**params: str) -> set[int]:
         page = (await client.get("/api/v1/complaints", params={**window, **params})).json()

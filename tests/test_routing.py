@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import Point
 from shapely.ops import unary_union
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from geo.districts import locate
 from geo.exceptions import OutsideServiceArea
@@ -23,12 +23,12 @@ SEOUL_CODES = {
 }  # fmt: skip
 
 
-async def test_all_25_seoul_districts_are_loaded(db: AsyncSession) -> None:
+async def test_all_25_seoul_districts_are_loaded(db: AsyncConnection) -> None:
     codes = set((await db.execute(text("SELECT code FROM district"))).scalars())
     assert codes == SEOUL_CODES
 
 
-async def test_each_district_gets_a_point_inside_it(db: AsyncSession, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
+async def test_each_district_gets_a_point_inside_it(db: AsyncConnection, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
     # point_on_surface, not the centroid: a centroid can fall outside a concave district.
     for shape in seoul_shapes:
         inside = shape.geometry.representative_point()
@@ -51,7 +51,7 @@ def _shared_boundary_point(seoul_shapes) -> tuple[Point, list[str]]:  # type: ig
 
 
 async def test_a_point_on_a_shared_boundary_routes_the_same_way_every_time(
-    db: AsyncSession, seoul_shapes
+    db: AsyncConnection, seoul_shapes
 ) -> None:  # type: ignore[no-untyped-def]
     point, codes = _shared_boundary_point(seoul_shapes)
     covering = (
@@ -81,7 +81,7 @@ async def test_a_point_on_a_shared_boundary_routes_the_same_way_every_time(
     ],
 )
 async def test_points_outside_every_district_are_refused(
-    db: AsyncSession, lat: float, lon: float, where: str
+    db: AsyncConnection, lat: float, lon: float, where: str
 ) -> None:
     with pytest.raises(OutsideServiceArea, match="outside the service area"):
         await locate(db, lat=lat, lon=lon, tolerance_m=25)
@@ -105,7 +105,7 @@ def _just_outside(seoul_shapes, metres: float) -> tuple[Point, str]:  # type: ig
 
 
 async def test_a_point_a_few_metres_outside_goes_to_the_nearest_district(
-    db: AsyncSession, seoul_shapes
+    db: AsyncConnection, seoul_shapes
 ) -> None:  # type: ignore[no-untyped-def]
     point, nearest = _just_outside(seoul_shapes, metres=8)
     with pytest.raises(OutsideServiceArea):
@@ -114,14 +114,14 @@ async def test_a_point_a_few_metres_outside_goes_to_the_nearest_district(
 
 
 async def test_a_point_well_outside_is_refused_despite_the_tolerance(
-    db: AsyncSession, seoul_shapes
+    db: AsyncConnection, seoul_shapes
 ) -> None:  # type: ignore[no-untyped-def]
     point, _ = _just_outside(seoul_shapes, metres=200)
     with pytest.raises(OutsideServiceArea):
         await locate(db, lat=point.y, lon=point.x, tolerance_m=25)
 
 
-async def test_retired_districts_are_not_routed_to(db: AsyncSession, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
+async def test_retired_districts_are_not_routed_to(db: AsyncConnection, seoul_shapes) -> None:  # type: ignore[no-untyped-def]
     jongno = next(s for s in seoul_shapes if s.code == "11110")
     inside = jongno.geometry.representative_point()
     await db.execute(text("UPDATE district SET retired_at = now() WHERE code = '11110'"))

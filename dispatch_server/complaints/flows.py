@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.clock import Clock
 from dispatch_server.complaints import service
@@ -12,33 +12,43 @@ from geo.districts import locate
 
 
 async def receive(
-    session: AsyncSession, *, data: ComplaintCreate, actor: str, clock: Clock, settings: Settings
+    connection: AsyncConnection,
+    *,
+    data: ComplaintCreate,
+    actor: str,
+    clock: Clock,
+    settings: Settings,
 ) -> ComplaintRead:
     """Take in a complaint: route it to its district and store it with its first event.
 
-    The complaint and its timeline entry are stored by one statement (atomic on its own, so
-    the session may be an autocommit one) and committed before the caller acknowledges it:
-    an acknowledged complaint is never lost. Whatever intake must also write later (the
-    citizen's "received" text, the SLA clocks) belongs in that same statement, or the
-    endpoint must switch to a transactional session.
+    The complaint and its timeline entry are stored by one statement: atomic on its own, so
+    the connection is an autocommit one, and the complaint is committed before the caller
+    acknowledges it (an acknowledged complaint is never lost). Whatever intake must also
+    write later (the citizen's "received" text, the SLA clocks) belongs in that same
+    statement, or the endpoint must switch to a transaction.
     """
     phone = service.normalized_phone(
         data.reporter.phone if data.reporter else None, region=settings.phone_region
     )
     now = clock.now()
     stored = await service.create(
-        session, data=data, reporter_phone=phone, actor=actor, now=now, timezone=settings.timezone
+        connection,
+        data=data,
+        reporter_phone=phone,
+        actor=actor,
+        now=now,
+        timezone=settings.timezone,
     )
     if stored is None:
         # In no district: the boundary tolerance may still place it (or refuse it, clearly).
         district = await locate(
-            session,
+            connection,
             lat=data.location.lat,
             lon=data.location.lon,
             tolerance_m=settings.boundary_tolerance_m,
         )
         stored = await service.create(
-            session,
+            connection,
             data=data,
             reporter_phone=phone,
             actor=actor,
@@ -47,5 +57,4 @@ async def receive(
             district_code=district.code,
         )
         assert stored is not None, "a located district exists"
-    await session.commit()
     return stored

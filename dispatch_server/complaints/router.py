@@ -30,9 +30,9 @@ async def create_complaint(
 ) -> ComplaintRead:
     """Validate a complaint, route it to its district and store it; answers with its ticket."""
     # Autocommit: intake stores a complaint in one atomic statement (see flows.receive).
-    async with ctx.autocommit() as session:
+    async with ctx.autocommit() as connection:
         complaint = await flows.receive(
-            session,
+            connection,
             data=data,
             actor=f"channel:{data.channel}",
             clock=ctx.clock,
@@ -45,8 +45,8 @@ async def create_complaint(
 @router.get("/{ticket}", summary="One complaint by its ticket number")
 async def get_complaint(ticket: str, ctx: ContextDep) -> ComplaintRead:
     """The complaint with this ticket number."""
-    async with ctx.autocommit() as session:
-        return await service.get_by_ticket(session, ticket=ticket)
+    async with ctx.autocommit() as connection:
+        return await service.get_by_ticket(connection, ticket=ticket)
 
 
 @router.get(
@@ -58,7 +58,7 @@ async def list_complaints(
     filters: Annotated[ComplaintFilter, Query()], ctx: ContextDep
 ) -> Response:
     """Complaints matching the filters; follow `next_cursor` for the next page."""
-    async with ctx.autocommit() as session:
-        page = await service.list_page(session, filters=filters)
+    async with ctx.autocommit() as connection:
+        page = await service.list_page(connection, filters=filters)
     # Already rendered as JSON (by the database).
     return Response(page, media_type="application/json")

@@ -1,4 +1,4 @@
-"""Reading and writing complaints. Takes a session and plain values; raises domain errors."""
+"""Reading and writing complaints. Takes a connection and plain values; raises domain errors."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.complaints.constants import (
     FINAL_STATUSES,
@@ -197,7 +197,7 @@ _KNOWN_CATEGORIES = select(_category.c.code).where(_category.c.active).order_by(
 
 
 async def create(
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
     data: ComplaintCreate,
     reporter_phone: str | None,
@@ -215,7 +215,6 @@ async def create(
     language = data.reporter.language if data.reporter else Language.KO
     address = data.address or None
     statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
-    connection = await session.connection()
     result = await connection.execute(
         statement,
         {
@@ -294,11 +293,10 @@ def _as_dict(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-async def get_by_ticket(session: AsyncSession, *, ticket: str) -> ComplaintRead:
+async def get_by_ticket(connection: AsyncConnection, *, ticket: str) -> ComplaintRead:
     """The complaint with this public ticket number."""
     row = None
     if looks_like_ticket(ticket):
-        connection = await session.connection()
         row = (await connection.execute(_BY_TICKET, {"ticket": ticket})).first()
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
@@ -405,7 +403,7 @@ def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
     )
 
 
-async def list_page(session: AsyncSession, *, filters: ComplaintFilter) -> bytes:
+async def list_page(connection: AsyncConnection, *, filters: ComplaintFilter) -> bytes:
     """One page of complaints, newest first, after the filter's cursor, as ComplaintPage JSON.
 
     PostgreSQL renders the items' JSON: a page is up to 200 rows, and shaping them in Python
@@ -431,7 +429,6 @@ async def list_page(session: AsyncSession, *, filters: ComplaintFilter) -> bytes
         values["after_created"], values["after_id"] = decode_cursor(filters.cursor)
     given = frozenset(name for name in _FILTERS if values.get(name) is not None)
     values["page_size"] = filters.limit
-    connection = await session.connection()
     result = await connection.execute(_page_statement(given), values)
     items, more, last_created, last_id = result.one()
     next_cursor = encode_cursor(last_created, last_id) if more else None
