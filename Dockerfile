@@ -1,0 +1,14 @@
+# The API image: the same code and pinned dependencies `make run` uses.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml requirements.lock README.md ./
+COPY dispatch_server ./dispatch_server
+COPY geo ./geo
+COPY sla ./sla
+COPY notifications ./notifications
+COPY field_app ./field_app
+COPY migrations ./migrations
+RUN pip install --no-cache-dir -c requirements.lock -e .
+ENV DASAN_HOST=0.0.0.0 DASAN_SHARED_DIR=/shared
+EXPOSE 8000
+CMD ["dasan", "serve"]
