@@ -7,7 +7,7 @@ boundary loading and migrations use the sync engine.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from dispatch_server.config import get_settings
+from dispatch_server.config import Settings, get_settings
 
 # Stable constraint names, so migrations can name what they drop.
 NAMING_CONVENTION = {
@@ -38,8 +38,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _pool_options(**kwargs: object) -> dict[str, object]:
-    settings = get_settings()
+def _pool_options(settings: Settings, **kwargs: object) -> dict[str, object]:
     options: dict[str, object] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
@@ -50,14 +49,16 @@ def _pool_options(**kwargs: object) -> dict[str, object]:
     return options
 
 
-def make_engine(url: str | None = None, **kwargs: object) -> Engine:
-    """A sync engine for the given URL (default: the configured database)."""
-    return create_engine(url or get_settings().database_url, **_pool_options(**kwargs))  # type: ignore[arg-type]
+def make_engine(settings: Settings | None = None, **kwargs: object) -> Engine:
+    """A sync engine for the settings' database (default: the process's settings)."""
+    settings = settings or get_settings()
+    return create_engine(settings.database_url, **_pool_options(settings, **kwargs))  # type: ignore[arg-type]
 
 
-def make_async_engine(url: str | None = None, **kwargs: object) -> AsyncEngine:
-    """An async engine for the given URL (default: the configured database)."""
-    return create_async_engine(url or get_settings().database_url, **_pool_options(**kwargs))
+def make_async_engine(settings: Settings | None = None, **kwargs: object) -> AsyncEngine:
+    """An async engine for the settings' database (default: the process's settings)."""
+    settings = settings or get_settings()
+    return create_async_engine(settings.database_url, **_pool_options(settings, **kwargs))
 
 
 @lru_cache
@@ -70,12 +71,6 @@ def get_engine() -> Engine:
 def get_sessionmaker() -> sessionmaker[Session]:
     """The process-wide session factory."""
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
-
-
-@lru_cache
-def get_async_engine() -> AsyncEngine:
-    """The process-wide async engine (the API's), created on first use."""
-    return make_async_engine()
 
 
 def autocommit_connections(engine: AsyncEngine) -> Callable[[], AsyncConnectable]:
@@ -96,15 +91,6 @@ def transactions(engine: AsyncEngine) -> Callable[[], AsyncConnectable]:
             yield connection
 
     return transaction
-
-
-def session_scope() -> Iterator[Session]:
-    """A session for one unit of work (a request, a CLI command); closed afterwards."""
-    session = get_sessionmaker()()
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 def load_all_models() -> None:

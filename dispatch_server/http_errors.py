@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,8 @@ from dispatch_server.deps import UnsupportedMediaType
 from dispatch_server.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
 class ErrorDetail(BaseModel):
@@ -113,24 +116,24 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", exc)
-    return error_response(
-        503,
-        "database_unavailable",
-        "the database cannot be reached just now; try again in a few seconds",
-        headers={"Retry-After": "5"},
-    )
+def _unavailable(code: str, message: str, retry_after: int) -> ExceptionHandler:
+    """A handler answering 503 with Retry-After, for a part that should come back."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s: %s", code, exc)
+        return error_response(503, code, message, headers={"Retry-After": str(retry_after)})
+
+    return handle
 
 
-async def _on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("no database connection free in time: %s", exc)
-    return error_response(
-        503,
-        "server_busy",
-        "the server is busy; try again in a moment",
-        headers={"Retry-After": "1"},
-    )
+_on_database_down = _unavailable(
+    "database_unavailable",
+    "the database cannot be reached just now; try again in a few seconds",
+    retry_after=5,
+)
+_on_pool_timeout = _unavailable(
+    "server_busy", "the server is busy; try again in a moment", retry_after=1
+)
 
 
 async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:

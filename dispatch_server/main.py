@@ -37,7 +37,7 @@ def create_app(
     settings = settings or get_settings()
     engine = None
     if connections is None:
-        engine = make_async_engine(settings.database_url)
+        engine = make_async_engine(settings)
         connections = transactions(engine), autocommit_connections(engine)
     transaction, autocommit = connections
 

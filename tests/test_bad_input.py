@@ -198,3 +198,26 @@ async def test_forged_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> N
 async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None:
     assert_error_shape(await client.get("/api/v1/nothing-here"), 404, "not_found")
     assert_error_shape(await client.delete(URL), 405, "method_not_allowed")
+
+
+async def test_database_down_is_503_not_500() -> None:
+    """An app whose database is unreachable answers 503 in the one shape, with Retry-After."""
+    import socket
+
+    from dispatch_server.config import Settings
+    from dispatch_server.main import create_app
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(
+        database_url=f"postgresql+psycopg://dasan@127.0.0.1:{port}/dasan", db_pool_timeout=2
+    )
+    app = create_app(settings=settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post(URL, json=complaint_body())
+        assert_error_shape(response, 503, "database_unavailable")
+        assert response.headers["retry-after"] == "5"
+        health = await client.get("/healthz")
+        assert health.status_code == 503

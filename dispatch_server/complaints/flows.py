@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.clock import Clock
@@ -30,15 +32,16 @@ async def receive(
     phone = service.normalized_phone(
         data.reporter.phone if data.reporter else None, region=settings.phone_region
     )
-    now = clock.now()
-    stored = await service.create(
+    store = partial(
+        service.create,
         connection,
         data=data,
         reporter_phone=phone,
         actor=actor,
-        now=now,
+        now=clock.now(),
         timezone=settings.timezone,
     )
+    stored = await store()
     if stored is None:
         # In no district: the boundary tolerance may still place it (or refuse it, clearly).
         district = await locate(
@@ -47,14 +50,6 @@ async def receive(
             lon=data.location.lon,
             tolerance_m=settings.boundary_tolerance_m,
         )
-        stored = await service.create(
-            connection,
-            data=data,
-            reporter_phone=phone,
-            actor=actor,
-            now=now,
-            timezone=settings.timezone,
-            district_code=district.code,
-        )
+        stored = await store(district_code=district.code)
         assert stored is not None, "a located district exists"
     return stored
