@@ -158,6 +158,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(DBAPIError, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
-
-
-__all__ = ["ERROR_RESPONSES", "ErrorBody", "install_error_handlers", "error_response", "Invalid"]
