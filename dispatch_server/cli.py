@@ -151,12 +151,19 @@ def seed_demo(
 ) -> None:
     """Load the demo categories and Seoul's 25 districts (idempotent)."""
     from dispatch_server.db import get_sessionmaker
-    from dispatch_server.seed import SEOUL_DISTRICTS, read_categories, upsert_categories
+    from dispatch_server.seed import (
+        SEOUL_DISTRICTS,
+        read_categories,
+        seed_demo_teams,
+        upsert_categories,
+        upsert_result_codes,
+    )
 
     with get_sessionmaker()() as session:
         count = upsert_categories(session, read_categories())
+        codes = upsert_result_codes(session)
         session.commit()
-    console.print(f"{count} categories ready")
+    console.print(f"{count} categories and {codes} result codes ready")
     if categories_only:
         return
     source = SEOUL_DISTRICTS
@@ -170,6 +177,10 @@ def seed_demo(
         name_en_field=source.name_en_field,
         replace=False,
     )
+    with get_sessionmaker()() as session:
+        added = seed_demo_teams(session)
+        session.commit()
+    console.print(f"a field team in every district; {added} demo inspectors added")
 
 
 @app.command("serve")

@@ -18,6 +18,7 @@ from dispatch_server.db import (
     transactions,
 )
 from dispatch_server.deps import AppContext
+from dispatch_server.dispatch.router import router as dispatch_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
 
@@ -63,4 +64,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(complaints_router)
+    app.include_router(dispatch_router)
     return app

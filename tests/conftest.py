@@ -28,7 +28,12 @@ from dispatch_server import database
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings, get_settings
 from dispatch_server.main import create_app
-from dispatch_server.seed import SEOUL_DISTRICTS, read_categories, upsert_categories
+from dispatch_server.seed import (
+    SEOUL_DISTRICTS,
+    read_categories,
+    upsert_categories,
+    upsert_result_codes,
+)
 from geo.boundaries import read_districts
 from geo.districts import load_districts
 
@@ -73,6 +78,7 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
     engine = create_engine(TEST_URL, poolclass=NullPool)
     with Session(engine) as session:
         upsert_categories(session, read_categories())
+        upsert_result_codes(session)
         load_districts(session, seoul_shapes, now=FROZEN_AT)
         session.commit()
     engine.dispose()

@@ -145,4 +145,4 @@ def test_db_create_is_idempotent(cli_db: str) -> None:
     first = dasan(cli_db, "db", "create")
     assert first.returncode == 0 and "already exists" in first.stdout
     upgraded = dasan(cli_db, "db", "upgrade")
-    assert upgraded.returncode == 0 and "revision 0001" in upgraded.stdout
+    assert upgraded.returncode == 0 and "revision 0002" in upgraded.stdout

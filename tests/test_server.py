@@ -106,3 +106,55 @@ def test_docs_and_errors_over_http(server: str) -> None:
     )
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "validation_error"
+
+
+def test_two_dispatchers_assign_at_once_one_wins(
+    server: str, make_database: Callable[[str], str]
+) -> None:
+    """Concurrent assignment over HTTP: exactly one 200, the other 409, for every case."""
+    import concurrent.futures
+    import threading
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(make_database("server"), poolclass=NullPool)
+    with engine.begin() as connection:
+        team = connection.execute(
+            text("INSERT INTO team (district_code, name) VALUES ('11110', 'race') RETURNING id")
+        ).scalar_one()
+        inspectors = [
+            connection.execute(
+                text(
+                    "INSERT INTO inspector (name, team_id, on_duty, position) VALUES (:n, :t,"
+                    " true, ST_SetSRID(ST_MakePoint(126.99, 37.57), 4326)) RETURNING id"
+                ),
+                {"n": f"racer {i}", "t": team},
+            ).scalar_one()
+            for i in range(2)
+        ]
+    engine.dispose()
+
+    for _ in range(10):
+        case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()
+        start = threading.Barrier(2)
+
+        def assign(
+            inspector: int, case_id: int = case["id"], start: threading.Barrier = start
+        ) -> httpx.Response:
+            start.wait(timeout=10)
+            return httpx.post(
+                f"{server}/api/v1/dispatch/complaints/{case_id}/transitions",
+                json={"to": "assigned", "version": 1, "inspector_id": inspector},
+                timeout=10,
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(assign, inspectors))
+        assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+        winner = next(a for a in answers if a.status_code == 200).json()
+        loser = next(a for a in answers if a.status_code == 409).json()
+        assert loser["error"]["code"] == "stale_version"
+        stored = httpx.get(f"{server}/api/v1/complaints/{case['ticket']}", timeout=10).json()
+        assert stored["assignee_id"] == winner["assignee_id"]
+        assert stored["version"] == 2

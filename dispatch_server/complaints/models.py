@@ -67,6 +67,10 @@ class Complaint(Base):
     )
     address: Mapped[str | None] = mapped_column(Text)
     district_code: Mapped[str] = mapped_column(ForeignKey("district.code"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("inspector.id"))
+    result_code: Mapped[str | None] = mapped_column(ForeignKey("result_code.code"))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
     status: Mapped[str] = mapped_column(String(20))
     priority: Mapped[str] = mapped_column(String(10))
     # Optimistic concurrency: every write checks and bumps it.
@@ -83,6 +87,11 @@ class Complaint(Base):
         Index("ix_complaint_location", "location", postgresql_using="gist"),
         Index("ix_complaint_created", "created_at", "id"),
         Index("ix_complaint_district_created", "district_code", "created_at", "id"),
+        Index(
+            "ix_complaint_open_assignee",
+            "assignee_id",
+            postgresql_where=text(f"status NOT IN ({sql_in(FINAL_STATUSES)})"),
+        ),
         Index(
             "ix_complaint_open_district_created",
             "district_code",

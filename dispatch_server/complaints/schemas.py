@@ -111,6 +111,8 @@ class ComplaintSummary(BaseModel):
     address: str | None
     district: DistrictRead
     location: Location
+    assignee_id: int | None = Field(description="the inspector working the case")
+    result_code: str | None = Field(description="how the visit ended, once it has")
     version: int
     created_at: datetime
     updated_at: datetime

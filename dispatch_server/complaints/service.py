@@ -72,6 +72,8 @@ _READ_COLUMNS = (
     _complaint.c.address,
     _complaint.c.reporter_phone,
     _complaint.c.reporter_language,
+    _complaint.c.assignee_id,
+    _complaint.c.result_code,
     _complaint.c.version,
     _complaint.c.created_at,
     _complaint.c.updated_at,
@@ -84,6 +86,11 @@ _READ_COLUMNS = (
 _READ_FROM = _complaint.join(_district, _district.c.code == _complaint.c.district_code)
 _BY_TICKET = (
     select(*_READ_COLUMNS).select_from(_READ_FROM).where(_complaint.c.ticket == bindparam("ticket"))
+)
+_BY_ID = (
+    select(*_READ_COLUMNS)
+    .select_from(_READ_FROM)
+    .where(_complaint.c.id == bindparam("complaint_id"))
 )
 
 
@@ -256,6 +263,8 @@ async def create(
         district=DistrictRead(code=code, name_ko=name_ko, name_en=name_en),
         location=data.location,
         reporter=ReporterRead(phone_masked=mask_phone(reporter_phone), language=language),
+        assignee_id=None,
+        result_code=None,
         version=1,
         created_at=now,
         updated_at=now,
@@ -268,7 +277,7 @@ def _as_dict(row: Row[Any]) -> dict[str, Any]:
     # costs ten times its tuple access. The order is that of _READ_COLUMNS.
     (
         complaint_id, ticket, status, category, priority, channel, description, address,
-        phone, language, version, created_at, updated_at, lat, lon,
+        phone, language, assignee_id, result_code, version, created_at, updated_at, lat, lon,
         district_code, district_name_ko, district_name_en,
     ) = row  # fmt: skip
     return {
@@ -287,6 +296,8 @@ def _as_dict(row: Row[Any]) -> dict[str, Any]:
         },
         "location": {"lat": lat, "lon": lon},
         "reporter": {"phone_masked": mask_phone(phone), "language": language},
+        "assignee_id": assignee_id,
+        "result_code": result_code,
         "version": version,
         "created_at": created_at,
         "updated_at": updated_at,
@@ -300,6 +311,16 @@ async def get_by_ticket(connection: AsyncConnection, *, ticket: str) -> Complain
         row = (await connection.execute(_BY_TICKET, {"ticket": ticket})).first()
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
+    return ComplaintRead.model_validate(_as_dict(row))
+
+
+async def get_by_id(connection: AsyncConnection, *, complaint_id: int) -> ComplaintRead:
+    """The complaint with this id (staff APIs address cases by id)."""
+    row = (await connection.execute(_BY_ID, {"complaint_id": complaint_id})).first()
+    if row is None:
+        raise ComplaintNotFound(
+            f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
+        )
     return ComplaintRead.model_validate(_as_dict(row))
 
 
@@ -344,6 +365,7 @@ def _summary_json(row: Any) -> ColumnElement[Any]:
             "name_en", row.c.district_name_en,
         ),
         "location", func.json_build_object("lat", row.c.lat, "lon", row.c.lon),
+        "assignee_id", row.c.assignee_id, "result_code", row.c.result_code,
         "version", row.c.version,
         "created_at", _utc_text(row.c.created_at), "updated_at", _utc_text(row.c.updated_at),
     )  # fmt: skip

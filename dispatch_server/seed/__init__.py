@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dispatch_server.complaints.models import Category
+from dispatch_server.dispatch.models import ResultCode
 
 CATEGORIES_FILE = Path(__file__).with_name("categories.json")
+RESULT_CODES_FILE = Path(__file__).with_name("result_codes.json")
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,53 @@ def upsert_categories(session: Session, categories: list[dict[str, Any]]) -> int
             )
         )
     return len(categories)
+
+
+def upsert_result_codes(session: Session, path: Path = RESULT_CODES_FILE) -> int:
+    """Insert or update the result codes of a JSON file; the caller commits."""
+    codes = json.loads(path.read_text(encoding="utf-8"))
+    for entry in codes:
+        values = {
+            "code": entry["code"],
+            "category_code": entry["category"],
+            "outcome": entry["outcome"],
+            "name_ko": entry["name_ko"],
+            "name_en": entry["name_en"],
+        }
+        statement = insert(ResultCode).values(values)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[ResultCode.code],
+                set_={k: statement.excluded[k] for k in values if k != "code"},
+            )
+        )
+    return len(codes)
+
+
+def seed_demo_teams(session: Session, *, inspectors_per_team: int = 3) -> int:
+    """One field team per district and on-duty inspectors inside it, where there are none.
+
+    Inspectors are named `inspector-<district>-<n>`; their positions are drawn inside the
+    district (seeded, so every run places them alike). The caller commits. Returns how many
+    inspectors were added.
+    """
+    session.execute(
+        text(
+            "INSERT INTO team (district_code, name) SELECT code, '현장민원팀' FROM district"
+            " WHERE retired_at IS NULL ON CONFLICT (district_code, name) DO NOTHING"
+        )
+    )
+    added = session.execute(
+        text(
+            """
+            INSERT INTO inspector (name, team_id, on_duty, position, position_at)
+            SELECT 'inspector-' || d.code || '-' || p.path[1], t.id, true, p.geom, now()
+            FROM team t
+            JOIN district d ON d.code = t.district_code
+            CROSS JOIN LATERAL ST_Dump(ST_GeneratePoints(d.geom, :n, 7)) AS p
+            WHERE NOT EXISTS (SELECT 1 FROM inspector i WHERE i.team_id = t.id)
+            """
+        ),
+        {"n": inspectors_per_team},
+    )
+    return added.rowcount

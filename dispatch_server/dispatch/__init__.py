@@ -1,0 +1,1 @@
+"""Dispatch: the case state machine, teams and inspectors, candidates and assignment."""

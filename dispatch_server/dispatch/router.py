@@ -1,0 +1,44 @@
+"""HTTP adapter of the dispatchers' API: /api/v1/dispatch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from dispatch_server.complaints.schemas import ComplaintRead
+from dispatch_server.deps import ContextDep, require_json
+from dispatch_server.dispatch import service
+from dispatch_server.dispatch.schemas import CandidateList, TransitionRequest
+from dispatch_server.http_errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "/complaints/{complaint_id}/transitions",
+    dependencies=[Depends(require_json)],
+    summary="Move a case (assign, reassign, accept, ... close), at the version last read",
+    responses={409: ERROR_RESPONSES[404] | {"description": "Invalid move or stale version"}},
+)
+async def move_complaint(
+    complaint_id: int, move: TransitionRequest, ctx: ContextDep
+) -> ComplaintRead:
+    """Apply one move of the state machine; 409 lists the allowed moves or the new version."""
+    # Until accounts arrive (issue 6) the actor is the API itself.
+    async with ctx.transaction() as connection:
+        return await service.transition(
+            connection,
+            complaint_id=complaint_id,
+            move=move,
+            actor="dispatch-api",
+            now=ctx.clock.now(),
+        )
+
+
+@router.get(
+    "/complaints/{complaint_id}/candidates",
+    summary="On-duty inspectors ranked for a case, with distance, load and score",
+)
+async def complaint_candidates(complaint_id: int, ctx: ContextDep) -> CandidateList:
+    """The nearest on-duty inspectors of the case's district team, ranked by score."""
+    async with ctx.autocommit() as connection:
+        return await service.candidates(connection, complaint_id=complaint_id)

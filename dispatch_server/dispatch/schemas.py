@@ -1,0 +1,56 @@
+"""What the dispatch API takes and gives (Pydantic only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from dispatch_server.complaints.constants import Priority, Status
+from dispatch_server.text import clean_text
+
+ShortText = Annotated[str, AfterValidator(clean_text), Field(max_length=500)]
+
+
+class TransitionRequest(BaseModel):
+    """A move of a case to another status, at the version the caller last saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: Status
+    version: int = Field(ge=1, description="the case's version the caller last read")
+    inspector_id: int | None = Field(default=None, ge=1, description="for `assigned`")
+    result_code: str | None = Field(
+        default=None, max_length=50, pattern=r"^[a-z0-9_]+$", description="for results"
+    )
+    referred_to: ShortText | None = Field(default=None, description="for `referred`")
+    duplicate_of: str | None = Field(
+        default=None, max_length=20, description="ticket of the original, for `duplicate`"
+    )
+    reason: ShortText | None = None
+    note: Annotated[str, AfterValidator(clean_text), Field(max_length=4000)] | None = None
+
+
+class Candidate(BaseModel):
+    """An on-duty inspector who could take the case, with the numbers behind the rank."""
+
+    inspector_id: int
+    name: str
+    team_id: int
+    distance_m: float
+    eta_min: float = Field(description="distance at the city speed")
+    open_cases: int
+    score: float = Field(description="eta_min + load_weight x open_cases x minutes_per_case")
+    position_at: datetime | None
+
+
+class CandidateList(BaseModel):
+    """The ranked candidates of a case, best first."""
+
+    complaint_id: int
+    priority: Priority
+    speed_m_per_min: float
+    minutes_per_open_case: float
+    load_weight: float
+    candidates: list[Candidate]

@@ -1,0 +1,344 @@
+"""Moving cases through the state machine, and ranking inspectors for a case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ARRAY, Text, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatch_server.complaints import service as complaints
+from dispatch_server.complaints.constants import FINAL_STATUSES, Priority, Status
+from dispatch_server.complaints.exceptions import ComplaintNotFound
+from dispatch_server.complaints.models import Complaint, ComplaintEvent
+from dispatch_server.complaints.schemas import ComplaintRead
+from dispatch_server.dispatch import states
+from dispatch_server.dispatch.exceptions import (
+    InspectorUnavailable,
+    InvalidDuplicate,
+    InvalidTransition,
+    MissingFields,
+    StaleVersion,
+    UnknownResultCode,
+)
+from dispatch_server.dispatch.models import Inspector, ResultCode, Team
+from dispatch_server.dispatch.schemas import Candidate, CandidateList, TransitionRequest
+
+_complaint = Complaint.__table__
+_event = ComplaintEvent.__table__
+_inspector = Inspector.__table__
+_team = Team.__table__
+_result_code = ResultCode.__table__
+
+# Outcomes a result code may have, per result status.
+_OUTCOME_OF = {
+    Status.RESOLVED: "resolved",
+    Status.UNRESOLVED: "unresolved",
+    Status.REFERRED: "referred",
+}
+# Moves that take the case away from its inspector.
+_UNASSIGNING = {Status.RECEIVED, Status.REOPENED, Status.NEEDS_TRIAGE, Status.CANCELLED}
+
+_CURRENT = select(
+    _complaint.c.status,
+    _complaint.c.version,
+    _complaint.c.category_code,
+    _complaint.c.district_code,
+    _complaint.c.priority,
+    _complaint.c.assignee_id,
+    _complaint.c.team_id,
+    _complaint.c.result_code,
+    _complaint.c.duplicate_of,
+).where(_complaint.c.id == bindparam("complaint_id"))
+
+# The move and its timeline entry in one statement: the UPDATE only happens at the version
+# the caller saw and from a status the move is allowed from; the event rides on its RETURNING.
+_moved = (
+    update(_complaint)
+    .where(
+        _complaint.c.id == bindparam("complaint_id"),
+        _complaint.c.version == bindparam("expected_version"),
+        _complaint.c.status == func.any(bindparam("sources", type_=ARRAY(Text))),
+    )
+    .values(
+        status=bindparam("to_status"),
+        version=_complaint.c.version + 1,
+        updated_at=bindparam("now"),
+        assignee_id=bindparam("new_assignee_id"),
+        team_id=bindparam("new_team_id"),
+        result_code=bindparam("new_result_code"),
+        duplicate_of=bindparam("new_duplicate_of"),
+    )
+    .returning(_complaint.c.id)
+    .cte("moved")
+)
+_MOVE = (
+    insert(_event)
+    .from_select(
+        ["complaint_id", "type", "actor", "at", "payload"],
+        select(
+            _moved.c.id,
+            bindparam("to_status", type_=Text),
+            bindparam("actor", type_=Text),
+            bindparam("now"),
+            bindparam("payload", type_=_event.c.payload.type),
+        ),
+    )
+    .returning(_event.c.complaint_id)
+)
+
+_INSPECTOR = (
+    select(
+        _inspector.c.id,
+        _inspector.c.on_duty,
+        _inspector.c.team_id,
+        _team.c.district_code,
+        _team.c.categories,
+    )
+    .join(_team, _team.c.id == _inspector.c.team_id)
+    .where(_inspector.c.id == bindparam("inspector_id"))
+)
+_RESULT_CODE = select(_result_code.c.outcome, _result_code.c.category_code).where(
+    _result_code.c.code == bindparam("code")
+)
+_ORIGINAL = select(_complaint.c.id, _complaint.c.status).where(
+    _complaint.c.ticket == bindparam("ticket")
+)
+
+
+async def _check_inspector(
+    connection: AsyncConnection, inspector_id: int, *, district: str, category: str
+) -> int:
+    """The team of an inspector who can take a case of this district and category."""
+    row = (await connection.execute(_INSPECTOR, {"inspector_id": inspector_id})).first()
+    details = {"inspector_id": inspector_id}
+    if row is None:
+        raise InspectorUnavailable(f"no inspector has id {inspector_id}", details=details)
+    if not row.on_duty:
+        raise InspectorUnavailable(f"inspector {inspector_id} is off duty", details=details)
+    if row.district_code != district:
+        raise InspectorUnavailable(
+            f"inspector {inspector_id} works district {row.district_code}, not {district}",
+            details=details,
+        )
+    if row.categories is not None and category not in row.categories:
+        raise InspectorUnavailable(
+            f"inspector {inspector_id}'s team does not work {category!r} cases", details=details
+        )
+    return int(row.team_id)
+
+
+async def _check_result_code(
+    connection: AsyncConnection, code: str, *, to: Status, category: str
+) -> None:
+    row = (await connection.execute(_RESULT_CODE, {"code": code})).first()
+    wanted = _OUTCOME_OF.get(to)
+    if (
+        row is None
+        or wanted is None
+        or row.outcome != wanted
+        or row.category_code
+        not in (
+            None,
+            category,
+        )
+    ):
+        raise UnknownResultCode(
+            f"{code!r} is not a result code for a {to} {category!r} case",
+            details={"result_code": code, "status": str(to), "category": category},
+        )
+
+
+async def transition(
+    connection: AsyncConnection,
+    *,
+    complaint_id: int,
+    move: TransitionRequest,
+    actor: str,
+    now: datetime,
+) -> ComplaintRead:
+    """Move a case to another status, with its event, if the move is allowed at that version.
+
+    409 invalid_transition (with the allowed moves) or stale_version (with the current
+    version); 422 when a field the move needs is missing or wrong. Nothing is written then.
+    """
+    current = (await connection.execute(_CURRENT, {"complaint_id": complaint_id})).first()
+    if current is None:
+        raise ComplaintNotFound(
+            f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
+        )
+    status = Status(current.status)
+    if current.version != move.version:
+        raise StaleVersion(
+            f"the case is at version {current.version}, not {move.version}: read it again",
+            details={"current_version": current.version, "status": str(status)},
+        )
+    allowed = states.allowed_moves(status)
+    if move.to not in allowed:
+        raise InvalidTransition(
+            f"a case that is {status} cannot become {move.to}",
+            details={"status": str(status), "allowed": sorted(str(s) for s in allowed)},
+        )
+    given = {name for name, value in move.model_dump().items() if value is not None}
+    required = set(states.missing_fields(move.to, given))
+    if move.to is Status.ASSIGNED and status is not Status.RECEIVED and move.reason is None:
+        required.add("reason")  # a reassignment says why
+    if required:
+        raise MissingFields(
+            f"moving to {move.to} needs: {', '.join(sorted(required))}",
+            details={"missing": sorted(required)},
+        )
+
+    assignee, team, result_code, duplicate_of = (
+        current.assignee_id,
+        current.team_id,
+        current.result_code,
+        current.duplicate_of,
+    )
+    payload: dict[str, Any] = {"from": str(status)}
+    if move.to is Status.ASSIGNED:
+        assert move.inspector_id is not None
+        team = await _check_inspector(
+            connection, move.inspector_id, district=current.district_code,
+            category=current.category_code,
+        )  # fmt: skip
+        payload["previous_inspector_id"] = assignee
+        assignee = move.inspector_id
+        payload["inspector_id"] = assignee
+    elif move.to in _UNASSIGNING:
+        assignee = None
+    if move.to in _OUTCOME_OF and move.result_code is not None:
+        await _check_result_code(
+            connection, move.result_code, to=move.to, category=current.category_code
+        )
+        result_code = move.result_code
+    if move.to is Status.REOPENED:
+        result_code = None
+    if move.to is Status.DUPLICATE:
+        original = (await connection.execute(_ORIGINAL, {"ticket": move.duplicate_of})).first()
+        if original is None or original.id == complaint_id:
+            raise InvalidDuplicate(
+                f"{move.duplicate_of!r} is not another complaint's ticket",
+                details={"duplicate_of": move.duplicate_of},
+            )
+        duplicate_of = original.id
+        payload["duplicate_of"] = original.id
+    for field in ("result_code", "referred_to", "reason", "note"):
+        value = getattr(move, field)
+        if value is not None:
+            payload[field] = value
+
+    moved = await connection.execute(
+        _MOVE,
+        {
+            "complaint_id": complaint_id,
+            "expected_version": move.version,
+            "sources": [str(s) for s in states.sources_of(move.to)],
+            "to_status": str(move.to),
+            "now": now,
+            "new_assignee_id": assignee,
+            "new_team_id": team,
+            "new_result_code": result_code,
+            "new_duplicate_of": duplicate_of,
+            "actor": actor,
+            "payload": payload,
+        },
+    )
+    if moved.first() is None:
+        # Another writer moved the case between our read and our write.
+        latest = (await connection.execute(_CURRENT, {"complaint_id": complaint_id})).one()
+        raise StaleVersion(
+            f"the case changed meanwhile (now version {latest.version}): read it again",
+            details={"current_version": latest.version, "status": latest.status},
+        )
+    return await complaints.get_by_id(connection, complaint_id=complaint_id)
+
+
+# Ranking: minutes to reach the case at the city speed, plus minutes of work already queued.
+SPEED_M_PER_MIN = 250.0  # 15 km/h: city traffic, parking, walking to the spot
+MINUTES_PER_OPEN_CASE = 20.0
+# Urgent cases weigh the queue less: the nearest goes, even if busy.
+LOAD_WEIGHT = {Priority.URGENT: 0.25, Priority.HIGH: 0.5, Priority.NORMAL: 1.0, Priority.LOW: 1.0}
+NEAREST_CONSIDERED = 20
+
+
+def _of_the_case(column: Any) -> Any:
+    # A scalar subquery is a constant for the query (an InitPlan), which is what lets the
+    # KNN `<->` below walk the GIST index nearest-first.
+    return select(column).where(_complaint.c.id == bindparam("complaint_id")).scalar_subquery()
+
+
+_case_location = _of_the_case(_complaint.c.location)
+_open_cases = (
+    select(func.count())
+    .where(
+        _complaint.c.assignee_id == _inspector.c.id,
+        _complaint.c.status.not_in([str(s) for s in sorted(FINAL_STATUSES)]),
+    )
+    .scalar_subquery()
+)
+# Nearest first by KNN on the on-duty positions' GIST index, then the exact distance.
+_NEAREST = (
+    select(
+        _inspector.c.id,
+        _inspector.c.name,
+        _inspector.c.team_id,
+        _inspector.c.position_at,
+        func.ST_Distance(
+            func.geography(_inspector.c.position), func.geography(_case_location)
+        ).label("distance_m"),
+        _open_cases.label("open_cases"),
+    )
+    .select_from(_inspector.join(_team, _team.c.id == _inspector.c.team_id))
+    .where(
+        _inspector.c.on_duty,
+        _inspector.c.position.is_not(None),
+        _team.c.district_code == _of_the_case(_complaint.c.district_code),
+        (_team.c.categories.is_(None))
+        | (_of_the_case(_complaint.c.category_code) == func.any(_team.c.categories)),
+    )
+    .order_by(_inspector.c.position.op("<->")(_case_location))
+    .limit(bindparam("nearest"))
+)
+_PRIORITY = select(_complaint.c.priority).where(_complaint.c.id == bindparam("complaint_id"))
+
+
+async def candidates(
+    connection: AsyncConnection, *, complaint_id: int, limit: int = 10
+) -> CandidateList:
+    """On-duty inspectors of teams that work the case's district and category, best first."""
+    priority = (await connection.execute(_PRIORITY, {"complaint_id": complaint_id})).scalar()
+    if priority is None:
+        raise ComplaintNotFound(
+            f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
+        )
+    weight = LOAD_WEIGHT[Priority(priority)]
+    rows = await connection.execute(
+        _NEAREST, {"complaint_id": complaint_id, "nearest": NEAREST_CONSIDERED}
+    )
+    ranked = []
+    for row in rows:
+        eta = row.distance_m / SPEED_M_PER_MIN
+        score = eta + weight * row.open_cases * MINUTES_PER_OPEN_CASE
+        ranked.append(
+            Candidate(
+                inspector_id=row.id,
+                name=row.name,
+                team_id=row.team_id,
+                distance_m=round(row.distance_m, 1),
+                eta_min=round(eta, 1),
+                open_cases=row.open_cases,
+                score=round(score, 1),
+                position_at=row.position_at,
+            )
+        )
+    ranked.sort(key=lambda c: (c.score, c.distance_m, c.inspector_id))
+    return CandidateList(
+        complaint_id=complaint_id,
+        priority=Priority(priority),
+        speed_m_per_min=SPEED_M_PER_MIN,
+        minutes_per_open_case=MINUTES_PER_OPEN_CASE,
+        load_weight=weight,
+        candidates=ranked[:limit],
+    )

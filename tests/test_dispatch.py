@@ -1,0 +1,291 @@
+"""The case state machine, assignment and the candidate ranking, on the real database."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatch_server.complaints.constants import Status
+from dispatch_server.dispatch.states import REQUIRES, TRANSITIONS, sources_of
+from tests.factories import JONGNO, complaint_body
+
+pytestmark = pytest.mark.anyio
+
+
+TEAM_NUMBERS = itertools.count(1)
+
+
+async def make_team(db: AsyncConnection, district: str, categories: list[str] | None = None) -> int:
+    row = await db.execute(
+        text("INSERT INTO team (district_code, name, categories) VALUES (:d, :n, :c) RETURNING id"),
+        {"d": district, "n": f"test team {next(TEAM_NUMBERS)}", "c": categories},
+    )
+    return int(row.scalar_one())
+
+
+async def make_inspector(
+    db: AsyncConnection, team: int, *, lat: float, lon: float, on_duty: bool = True
+) -> int:
+    row = await db.execute(
+        text(
+            "INSERT INTO inspector (name, team_id, on_duty, position, position_at) VALUES"
+            " ('insp', :team, :duty, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), now())"
+            " RETURNING id"
+        ),
+        {"team": team, "duty": on_duty, "lat": lat, "lon": lon},
+    )
+    return int(row.scalar_one())
+
+
+async def new_case(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/complaints", json=complaint_body(**overrides))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def move(client: httpx.AsyncClient, case_id: int, **body: Any) -> httpx.Response:
+    return await client.post(f"/api/v1/dispatch/complaints/{case_id}/transitions", json=body)
+
+
+@pytest.fixture()
+async def jongno_inspector(db: AsyncConnection) -> int:
+    return await make_inspector(db, await make_team(db, "11110"), **JONGNO)
+
+
+def fields_for(target: Status, inspector: int, other_ticket: str) -> dict[str, Any]:
+    """What a move to `target` must carry in these tests."""
+    values = {
+        "inspector_id": inspector,
+        "result_code": {"unresolved": "not_found", "referred": "referred_to_police"}.get(target),
+        "referred_to": "종로경찰서",
+        "duplicate_of": other_ticket,
+        "reason": "test",
+    }
+    return {name: values[name] for name in REQUIRES.get(target, ()) if values[name] is not None}
+
+
+PAIRS = [(source, target) for source in Status for target in Status]
+
+
+@pytest.mark.parametrize(("source", "target"), PAIRS, ids=[f"{s}->{t}" for s, t in PAIRS])
+async def test_every_move_of_the_table(
+    client: httpx.AsyncClient,
+    db: AsyncConnection,
+    jongno_inspector: int,
+    source: Status,
+    target: Status,
+) -> None:
+    other = await new_case(client)
+    case = await new_case(client)
+    await db.execute(
+        text("UPDATE complaint SET status = :s, version = 3 WHERE id = :id"),
+        {"s": str(source), "id": case["id"]},
+    )
+    body = {"to": str(target), "version": 3, "reason": "test"}
+    body |= fields_for(target, jongno_inspector, other["ticket"])
+    response = await move(client, case["id"], **body)
+    if target in TRANSITIONS[source]:
+        assert response.status_code == 200, response.text
+        moved = response.json()
+        assert moved["status"] == target
+        assert moved["version"] == 4
+        events = await db.execute(
+            text(
+                "SELECT type, payload FROM complaint_event WHERE complaint_id = :id"
+                " ORDER BY id DESC LIMIT 1"
+            ),
+            {"id": case["id"]},
+        )
+        event = events.one()
+        assert event.type == target
+        assert event.payload["from"] == source
+    else:
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_transition"
+        assert error["details"]["allowed"] == sorted(TRANSITIONS[source])
+        stored = await db.execute(
+            text("SELECT status, version FROM complaint WHERE id = :id"), {"id": case["id"]}
+        )
+        assert tuple(stored.one()) == (source, 3)  # nothing written
+
+
+def test_the_table_is_closed_and_reachable() -> None:
+    """Every status is reachable from received, and cancelled is the only dead end."""
+    seen, frontier = {Status.RECEIVED}, [Status.RECEIVED]
+    while frontier:
+        for target in TRANSITIONS[frontier.pop()]:
+            if target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen == set(Status)
+    assert [s for s in Status if not TRANSITIONS[s]] == [Status.CANCELLED]
+    assert Status.ASSIGNED in sources_of(Status.ASSIGNED)  # reassignment
+
+
+async def test_a_case_through_its_life(client: httpx.AsyncClient, jongno_inspector: int) -> None:
+    case = await new_case(client)
+    steps = [
+        {"to": "assigned", "inspector_id": jongno_inspector},
+        {"to": "accepted"},
+        {"to": "en_route"},
+        {"to": "on_site"},
+        {"to": "resolved", "result_code": "ticket_issued", "note": "과태료 부과"},
+        {"to": "closed"},
+    ]
+    version = case["version"]
+    for step in steps:
+        response = await move(client, case["id"], version=version, **step)
+        assert response.status_code == 200, response.text
+        version = response.json()["version"]
+    final = response.json()
+    assert final["status"] == "closed"
+    assert final["assignee_id"] == jongno_inspector
+    assert final["result_code"] == "ticket_issued"
+    assert version == case["version"] + len(steps)
+
+
+async def test_stale_version_is_409_and_changes_nothing(
+    client: httpx.AsyncClient, jongno_inspector: int
+) -> None:
+    case = await new_case(client)
+    first = await move(client, case["id"], to="assigned", version=1, inspector_id=jongno_inspector)
+    assert first.status_code == 200
+    second = await move(client, case["id"], to="cancelled", version=1, reason="dup call")
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "stale_version"
+    assert second.json()["error"]["details"]["current_version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"to": "assigned"}, "missing_fields"),
+        ({"to": "cancelled"}, "missing_fields"),
+        ({"to": "assigned", "inspector_id": 999_999}, "inspector_unavailable"),
+        ({"to": "duplicate", "duplicate_of": "000000-000000"}, "invalid_duplicate"),
+        ({"to": "sleeping"}, "validation_error"),
+        ({"to": "assigned", "inspector_id": 0}, "validation_error"),
+        ({"to": "cancelled", "reason": "x", "colour": "red"}, "validation_error"),
+    ],
+)
+async def test_bad_moves_are_422(
+    client: httpx.AsyncClient, body: dict[str, Any], code: str
+) -> None:
+    case = await new_case(client)
+    response = await move(client, case["id"], version=1, **body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == code
+
+
+async def test_inspector_must_be_on_duty_in_the_district_and_work_the_category(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    case = await new_case(client)
+    jongno = await make_team(db, "11110")
+    off_duty = await make_inspector(db, jongno, **JONGNO, on_duty=False)
+    elsewhere = await make_inspector(db, await make_team(db, "11680"), lat=37.51, lon=127.06)
+    lamps_only = await make_inspector(db, await make_team(db, "11110", ["street_lamp"]), **JONGNO)
+    for inspector in (off_duty, elsewhere, lamps_only):
+        response = await move(client, case["id"], to="assigned", version=1, inspector_id=inspector)
+        assert response.json()["error"]["code"] == "inspector_unavailable", inspector
+
+
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        ("unresolved", "ticket_issued"),  # a resolved code
+        ("resolved", "engine_off_on_arrival"),  # another category's, and unresolved
+        ("unresolved", "no_such_code"),
+    ],
+)
+async def test_result_codes_must_fit_outcome_and_category(
+    client: httpx.AsyncClient, db: AsyncConnection, to: str, code: str
+) -> None:
+    case = await new_case(client)
+    await db.execute(text("UPDATE complaint SET status = 'on_site' WHERE id = :id"), case)
+    response = await move(client, case["id"], to=to, version=1, result_code=code)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_result_code"
+
+
+async def test_reassignment_needs_a_reason_and_keeps_history(
+    client: httpx.AsyncClient, db: AsyncConnection, jongno_inspector: int
+) -> None:
+    other = await make_inspector(db, await make_team(db, "11110"), lat=37.571, lon=126.99)
+    case = await new_case(client)
+    await move(client, case["id"], to="assigned", version=1, inspector_id=jongno_inspector)
+    no_reason = await move(client, case["id"], to="assigned", version=2, inspector_id=other)
+    assert no_reason.json()["error"]["details"] == {"missing": ["reason"]}
+    moved = await move(
+        client, case["id"], to="assigned", version=2, inspector_id=other, reason="closer"
+    )
+    assert moved.json()["assignee_id"] == other
+    payload = (
+        await db.execute(
+            text(
+                "SELECT payload FROM complaint_event WHERE complaint_id = :id"
+                " ORDER BY id DESC LIMIT 1"
+            ),
+            case,
+        )
+    ).scalar_one()
+    assert payload["previous_inspector_id"] == jongno_inspector
+    assert payload["inspector_id"] == other
+    assert payload["reason"] == "closer"
+
+
+def metres_between(a: dict[str, float], b: dict[str, float]) -> float:
+    """Great-circle distance (haversine), an oracle independent of PostGIS."""
+    lat1, lat2 = math.radians(a["lat"]), math.radians(b["lat"])
+    dlat, dlon = lat2 - lat1, math.radians(b["lon"] - a["lon"])
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+
+
+async def test_candidates_ranked_by_distance_and_load(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    team = await make_team(db, "11110")
+    near = {"lat": JONGNO["lat"] + 0.002, "lon": JONGNO["lon"]}  # ~220 m: 0.9 min
+    mid = {"lat": JONGNO["lat"], "lon": JONGNO["lon"] + 0.02}  # ~1.8 km: 7.0 min
+    far = {"lat": JONGNO["lat"] + 0.03, "lon": JONGNO["lon"]}  # ~3.3 km: 13.3 min
+    busy_near = await make_inspector(db, team, **near)
+    free_mid = await make_inspector(db, team, **mid)
+    free_far = await make_inspector(db, team, **far)
+    await make_inspector(db, team, **JONGNO, on_duty=False)  # off duty: never a candidate
+    await make_inspector(db, await make_team(db, "11680"), lat=37.51, lon=127.06)  # elsewhere
+    # One open case already on the nearest inspector's plate.
+    busy = await new_case(client)
+    await move(client, busy["id"], to="assigned", version=1, inspector_id=busy_near)
+
+    case = await new_case(client)
+    ranking = (await client.get(f"/api/v1/dispatch/complaints/{case['id']}/candidates")).json()
+    ranked = [c["inspector_id"] for c in ranking["candidates"]]
+    # Normal priority: one open case (20 min) outweighs a 6-minute head start.
+    assert ranked == [free_mid, free_far, busy_near]
+    by_id = {c["inspector_id"]: c for c in ranking["candidates"]}
+    for inspector, where in ((busy_near, near), (free_mid, mid), (free_far, far)):
+        expected = metres_between(JONGNO, where)
+        assert by_id[inspector]["distance_m"] == pytest.approx(expected, rel=0.005)
+        assert by_id[inspector]["eta_min"] == pytest.approx(expected / 250, abs=0.1)
+    assert by_id[busy_near]["open_cases"] == 1
+    assert by_id[busy_near]["score"] == pytest.approx(by_id[busy_near]["eta_min"] + 20, abs=0.1)
+
+    urgent = await new_case(client, priority="urgent")
+    ranking = (await client.get(f"/api/v1/dispatch/complaints/{urgent['id']}/candidates")).json()
+    assert ranking["load_weight"] == 0.25
+    # Urgent: the queue weighs a quarter (5 min), so the nearest goes first.
+    assert [c["inspector_id"] for c in ranking["candidates"]] == [busy_near, free_mid, free_far]
+
+
+async def test_candidates_of_an_unknown_case_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/dispatch/complaints/999999999/candidates")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "complaint_not_found"
