@@ -51,6 +51,7 @@ format: venv
 
 bench: setup
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/dispatch.py
 
 stop-db:
 	bash scripts/pg-cluster.sh stop

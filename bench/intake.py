@@ -17,35 +17,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import (
+    DOC,
+    ROOT,
+    Result,
+    bench_url,
+    free_port,
+    fresh_database,
+    in_rounds,
+    machine,
+    run_wrk,
+    start_server,
+    stop_server,
+    write_doc,
+)
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dispatch_server import database
+from dispatch_server.config import get_settings
+from dispatch_server.phones import PhoneRejected, normalize_phone
 
-from dispatch_server import database  # noqa: E402
-from dispatch_server.config import get_settings  # noqa: E402
-from dispatch_server.phones import PhoneRejected, normalize_phone  # noqa: E402
-
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench:intake:start -->", "<!-- bench:intake:end -->"
 TARGETS = {"post": 1000.0, "list": 500.0}
 P99_TARGET_MS = 100.0
 CATEGORIES = [
@@ -55,49 +54,9 @@ CATEGORIES = [
 ]  # fmt: skip
 
 
-@dataclass
-class Result:
-    """What wrk measured for one endpoint."""
-
-    name: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: int
-
-
-def median_of(name: str, rounds: list[Result]) -> tuple[Result, float, float]:
-    """The round with the median requests/s, and the lowest and highest requests/s."""
-    ordered = sorted(rounds, key=lambda r: r.requests_per_s)
-    middle = ordered[len(ordered) // 2]
-    total_errors = sum(r.non_2xx + r.socket_errors for r in rounds)
-    median = Result(
-        name=name,
-        requests_per_s=middle.requests_per_s,
-        p50_ms=middle.p50_ms,
-        p99_ms=max(r.p99_ms for r in rounds),
-        requests=sum(r.requests for r in rounds),
-        non_2xx=total_errors,
-        socket_errors=0,
-    )
-    return median, ordered[0].requests_per_s, ordered[-1].requests_per_s
-
-
-def bench_url() -> str:
-    url = make_url(get_settings().database_url)
-    return url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
-
-
 def prepare_database(url: str, preload: int) -> None:
     """A fresh bench database: migrations, categories, Seoul, `preload` complaints."""
-    env = {**os.environ, "DASAN_DATABASE_URL": url}
-    database.drop_database(url)
-    database.create_database(url)
-    database.upgrade(url)
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    subprocess.run([dasan, "seed-demo"], env=env, check=True, capture_output=True)
+    fresh_database(url)
     engine = create_engine(url, poolclass=NullPool)
     started = time.monotonic()
     with engine.begin() as connection:
@@ -167,40 +126,6 @@ def sample_points(url: str, n: int = 2000) -> list[tuple[float, float]]:
     return [(float(lat), float(lon)) for lat, lon in rows]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DASAN_DATABASE_URL": url, "DASAN_PORT": str(port)}
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    process = subprocess.Popen(
-        [dasan, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    stop_server(process)
-    raise SystemExit(f"server did not start; see {log}")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
 def valid_phone(rng: random.Random) -> str:
     """A random Korean mobile number in an allocated range (the server refuses others)."""
     while True:
@@ -251,51 +176,6 @@ def lua_list(districts: list[str]) -> str:
     )
 
 
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(name: str, url: str, seconds: int, connections: int, script: str | None) -> Result:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        if script:
-            lua.write(script)
-    if script:
-        command += ["-s", lua.name]
-    output = subprocess.run(
-        [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=True
-    ).stdout
-    os.unlink(lua.name)
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", output, re.M))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    return Result(
-        name=name,
-        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        p50_ms=_ms(latency["50"]),
-        p99_ms=_ms(latency["99"]),
-        requests=requests,
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
-    )
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
-
-
 def report(
     results: dict[str, tuple[Result, float, float]],
     *,
@@ -342,17 +222,6 @@ def report(
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    content = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    block = f"{START}\n{section}\n{END}"
-    if START in content and END in content:
-        before, rest = content.split(START, 1)
-        content = before + block + rest.split(END, 1)[1]
-    else:
-        content = content.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(content, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -378,20 +247,16 @@ def main() -> None:
         "post": (f"{base}/api/v1/complaints", lua_post(points)),
         "list": (f"{base}/", lua_list(districts)),
     }
-    rounds: dict[str, list[Result]] = {name: [] for name in loads}
     try:
         # Warm up each worker's connections and caches, then measure, round by round.
         run_wrk("warm-up", loads["post"][0], 2, args.connections, loads["post"][1])
-        for round_number in range(1, args.rounds + 1):
-            for name, (target_url, script) in loads.items():
-                result = run_wrk(name, target_url, args.seconds, args.connections, script)
-                rounds[name].append(result)
-                print(f"round {round_number} {name}: {result.requests_per_s:,.0f}/s")
+        results = in_rounds(
+            loads, rounds=args.rounds, seconds=args.seconds, connections=args.connections
+        )
     finally:
         stop_server(server)
         if not args.keep_db:
             database.drop_database(url)
-    results = {name: median_of(name, runs) for name, runs in rounds.items()}
     section = report(
         results,
         preload=args.preload,
@@ -404,7 +269,7 @@ def main() -> None:
         rate = results[key][0].requests_per_s
         print(f"{key}: median {rate:,.0f}/s = {rate / target:.2f}x its target of {target:,.0f}/s")
     if not args.no_write:
-        write_doc(section)
+        write_doc(section, marker="intake")
         print(f"written to {DOC.relative_to(ROOT)}")
 
 
