@@ -15,7 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +41,51 @@ def fresh_database(url: str) -> None:
     database.upgrade(url)
     dasan = str(Path(sys.executable).with_name("dasan"))
     subprocess.run([dasan, "seed-demo"], env=env, check=True, capture_output=True)
+
+
+def preload_complaints(
+    connection: Connection, *, count: int, days: int, closed_every: int = 0, seed: int = 7
+) -> None:
+    """`count` complaints at random points of the districts, in proportion to their area.
+
+    Created over the last `days`; every `closed_every`-th one closed (0: none), the rest
+    `received`; one in ten urgent; categories in turn.
+    """
+    connection.execute(
+        text(
+            """
+            WITH shares AS (
+                SELECT code, geom,
+                       ceil(:n * ST_Area(geom) / sum(ST_Area(geom)) OVER ())::int AS k
+                FROM district
+            ), points AS (
+                SELECT code, (ST_Dump(ST_GeneratePoints(geom, k, :seed))).geom AS location
+                FROM shares
+            ), numbered AS (
+                SELECT code, location, nextval('complaint_id_seq') AS id,
+                       now() - random() * make_interval(days => :days) AS created_at
+                FROM points LIMIT :n
+            )
+            INSERT INTO complaint (id, ticket, category_code, description, channel,
+                reporter_phone, reporter_language, location, district_code, status,
+                priority, created_at, updated_at)
+            SELECT id,
+                   to_char(created_at AT TIME ZONE 'Asia/Seoul', 'YYMMDD') || '-'
+                       || lpad(id::text, greatest(6, length(id::text)), '0'),
+                   (ARRAY['illegal_parking', 'vehicle_idling', 'garbage_uncollected',
+                          'illegal_dumping', 'street_lamp', 'road_damage',
+                          'facility_damage'])[1 + (id % 7)],
+                   'preloaded complaint ' || id, 'phone', '+821012345678', 'ko',
+                   location, code,
+                   CASE WHEN :closed_every > 0 AND id % :closed_every = 0 THEN 'closed'
+                        ELSE 'received' END,
+                   CASE WHEN id % 10 = 0 THEN 'urgent' ELSE 'normal' END,
+                   created_at, created_at
+            FROM numbered
+            """
+        ),
+        {"n": count, "days": days, "closed_every": closed_every, "seed": seed},
+    )
 
 
 def in_rounds(

@@ -1,9 +1,10 @@
 """Dispatch benchmark: latency of the candidate ranking with 2,000 inspectors, 50,000 open cases.
 
 Builds `<db>_bench` (migrations, Seoul, demo teams), adds on-duty inspectors up to 2,000
-spread over the districts by area, and 50,000 open cases of which 60 % are assigned to an
-inspector of their district (so the queue counts in the ranking are real). Then it starts
-`dasan serve` as `make run` does and drives wrk on GET /api/v1/dispatch/complaints/{id}/
+spread over the districts by area, and 50,000 open cases (one in ten urgent) of which 60 %
+are assigned to an inspector of their district (so the queue counts in the ranking are
+real). Then it starts `dasan serve` as `make run` does and drives wrk on GET
+/api/v1/dispatch/complaints/{id}/
 candidates over 2,000 different cases: at 1 connection (the latency a dispatcher sees) and
 at 16 (under load), in interleaved rounds. Target (issue 3): p99 under 20 ms.
 
@@ -27,6 +28,7 @@ from common import (
     fresh_database,
     in_rounds,
     machine,
+    preload_complaints,
     run_wrk,
     start_server,
     stop_server,
@@ -67,34 +69,7 @@ def populate(url: str, *, inspectors: int, cases: int) -> list[int]:
             ),
             {"n": inspectors - have},
         )
-        connection.execute(
-            text(
-                """
-                WITH shares AS (
-                    SELECT code, geom,
-                           ceil(:n * ST_Area(geom) / sum(ST_Area(geom)) OVER ())::int AS k
-                    FROM district
-                ), points AS (
-                    SELECT code, (ST_Dump(ST_GeneratePoints(geom, k, 5))).geom AS location
-                    FROM shares
-                ), numbered AS (
-                    SELECT code, location, nextval('complaint_id_seq') AS id,
-                           now() - random() * interval '3 days' AS created_at
-                    FROM points LIMIT :n
-                )
-                INSERT INTO complaint (id, ticket, category_code, description, channel,
-                    location, district_code, status, priority, created_at, updated_at)
-                SELECT id, to_char(created_at, 'YYMMDD') || '-' || lpad(id::text, 6, '0'),
-                       (ARRAY['illegal_parking', 'garbage_uncollected', 'street_lamp',
-                              'road_damage'])[1 + (id % 4)],
-                       'bench case', 'phone', location, code, 'received',
-                       CASE WHEN id % 10 = 0 THEN 'urgent' ELSE 'normal' END,
-                       created_at, created_at
-                FROM numbered
-                """
-            ),
-            {"n": cases},
-        )
+        preload_complaints(connection, count=cases, days=3, seed=5)
         # 60 % assigned to a random inspector of their district.
         connection.execute(
             text(

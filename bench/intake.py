@@ -33,6 +33,7 @@ from common import (
     fresh_database,
     in_rounds,
     machine,
+    preload_complaints,
     run_wrk,
     start_server,
     stop_server,
@@ -60,41 +61,8 @@ def prepare_database(url: str, preload: int) -> None:
     engine = create_engine(url, poolclass=NullPool)
     started = time.monotonic()
     with engine.begin() as connection:
-        # Points spread over every district in proportion to its share; 90 days of history,
-        # one in five closed.
-        connection.execute(
-            text(
-                """
-                WITH shares AS (
-                    SELECT code, geom,
-                           ceil(:n * ST_Area(geom) / sum(ST_Area(geom)) OVER ())::int AS k
-                    FROM district
-                ), points AS (
-                    SELECT code, (ST_Dump(ST_GeneratePoints(geom, k, 7))).geom AS location
-                    FROM shares
-                ), numbered AS (
-                    SELECT code, location, nextval('complaint_id_seq') AS id,
-                           now() - random() * interval '90 days' AS created_at
-                    FROM points LIMIT :n
-                )
-                INSERT INTO complaint (id, ticket, category_code, description, channel,
-                    reporter_phone, reporter_language, location, address, district_code,
-                    status, priority, created_at, updated_at)
-                SELECT id,
-                       to_char(created_at AT TIME ZONE 'Asia/Seoul', 'YYMMDD') || '-'
-                           || lpad(id::text, greatest(6, length(id::text)), '0'),
-                       (ARRAY['illegal_parking','vehicle_idling','garbage_uncollected',
-                              'illegal_dumping','street_lamp','road_damage',
-                              'facility_damage'])[1 + (id % 7)],
-                       'preloaded complaint ' || id, 'phone', '+821012345678', 'ko',
-                       location, NULL, code,
-                       CASE WHEN id % 5 = 0 THEN 'closed' ELSE 'received' END,
-                       'normal', created_at, created_at
-                FROM numbered
-                """
-            ),
-            {"n": preload},
-        )
+        # 90 days of history, one in five closed.
+        preload_complaints(connection, count=preload, days=90, closed_every=5)
         connection.execute(
             text(
                 "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"

@@ -43,24 +43,32 @@ def read_categories(path: Path = CATEGORIES_FILE) -> list[dict[str, Any]]:
     return categories
 
 
+def _upsert(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """Insert a row or update it by its `code`."""
+    statement = insert(model).values(values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[model.code],
+            set_={k: statement.excluded[k] for k in values if k != "code"},
+        )
+    )
+
+
 def upsert_categories(session: Session, categories: list[dict[str, Any]]) -> int:
     """Insert or update categories by code; the caller commits. Returns how many."""
     for category in categories:
         names = dict(category["names"])
-        values = {
-            "code": category["code"],
-            "name_ko": names.pop("ko"),
-            "name_en": names.pop("en"),
-            "names": names,
-            "default_priority": category.get("default_priority", "normal"),
-            "active": True,
-        }
-        statement = insert(Category).values(values)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[Category.code],
-                set_={k: statement.excluded[k] for k in values if k != "code"},
-            )
+        _upsert(
+            session,
+            Category,
+            {
+                "code": category["code"],
+                "name_ko": names.pop("ko"),
+                "name_en": names.pop("en"),
+                "names": names,
+                "default_priority": category.get("default_priority", "normal"),
+                "active": True,
+            },
         )
     return len(categories)
 
@@ -69,19 +77,16 @@ def upsert_result_codes(session: Session, path: Path = RESULT_CODES_FILE) -> int
     """Insert or update the result codes of a JSON file; the caller commits."""
     codes = json.loads(path.read_text(encoding="utf-8"))
     for entry in codes:
-        values = {
-            "code": entry["code"],
-            "category_code": entry["category"],
-            "outcome": entry["outcome"],
-            "name_ko": entry["name_ko"],
-            "name_en": entry["name_en"],
-        }
-        statement = insert(ResultCode).values(values)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[ResultCode.code],
-                set_={k: statement.excluded[k] for k in values if k != "code"},
-            )
+        _upsert(
+            session,
+            ResultCode,
+            {
+                "code": entry["code"],
+                "category_code": entry["category"],
+                "outcome": entry["outcome"],
+                "name_ko": entry["name_ko"],
+                "name_en": entry["name_en"],
+            },
         )
     return len(codes)
 
