@@ -91,6 +91,15 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def head_revision() -> str:
+    """The newest migration's revision."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+    assert head is not None
+    return head
+
+
 def current_revision(url: str) -> str | None:
     """The revision the database is at (None before the first migration)."""
     engine = create_engine(url, poolclass=NullPool)

@@ -97,4 +97,5 @@ def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete."""
     import dispatch_server.complaints.models  # noqa: F401
     import dispatch_server.dispatch.models  # noqa: F401
+    import dispatch_server.idempotency  # noqa: F401
     import geo.models  # noqa: F401

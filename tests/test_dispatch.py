@@ -289,3 +289,69 @@ async def test_candidates_of_an_unknown_case_is_404(client: httpx.AsyncClient) -
     response = await client.get("/api/v1/dispatch/complaints/999999999/candidates")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "complaint_not_found"
+
+
+async def count_events(db: AsyncConnection, case_id: int, kind: str) -> int:
+    result = await db.execute(
+        text("SELECT count(*) FROM complaint_event WHERE complaint_id = :id AND type = :t"),
+        {"id": case_id, "t": kind},
+    )
+    return int(result.scalar_one())
+
+
+async def test_a_replayed_move_acts_once_and_answers_the_same(
+    client: httpx.AsyncClient, db: AsyncConnection, jongno_inspector: int
+) -> None:
+    case = await new_case(client)
+    body = {"to": "assigned", "version": 1, "inspector_id": jongno_inspector}
+    headers = {"Idempotency-Key": "device-7f3a-0001"}
+    url = f"/api/v1/dispatch/complaints/{case['id']}/transitions"
+    first = await client.post(url, json=body, headers=headers)
+    again = await client.post(url, json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert first.json()["version"] == 2
+    assert await count_events(db, case["id"], "assigned") == 1
+
+
+async def test_a_key_used_for_another_request_is_422(
+    client: httpx.AsyncClient, db: AsyncConnection, jongno_inspector: int
+) -> None:
+    case = await new_case(client)
+    url = f"/api/v1/dispatch/complaints/{case['id']}/transitions"
+    headers = {"Idempotency-Key": "device-7f3a-0002"}
+    assigned = {"to": "assigned", "version": 1, "inspector_id": jongno_inspector}
+    assert (await client.post(url, json=assigned, headers=headers)).status_code == 200
+    cancel = {"to": "cancelled", "version": 2, "reason": "other"}
+    reused = await client.post(url, json=cancel, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert await count_events(db, case["id"], "cancelled") == 0
+
+
+async def test_a_failed_attempt_does_not_use_up_its_key(
+    client: httpx.AsyncClient, jongno_inspector: int
+) -> None:
+    case = await new_case(client)
+    url = f"/api/v1/dispatch/complaints/{case['id']}/transitions"
+    headers = {"Idempotency-Key": "device-7f3a-0003"}
+    too_early = await client.post(url, json={"to": "accepted", "version": 1}, headers=headers)
+    assert too_early.json()["error"]["code"] == "invalid_transition"
+    await move(client, case["id"], to="assigned", version=1, inspector_id=jongno_inspector)
+    # Not a replay of the stored 409 (errors are not stored): evaluated afresh.
+    stale = await client.post(url, json={"to": "accepted", "version": 1}, headers=headers)
+    assert stale.json()["error"]["code"] == "stale_version"
+    accepted = await client.post(url, json={"to": "accepted", "version": 2}, headers=headers)
+    assert accepted.status_code == 200
+
+
+@pytest.mark.parametrize("key", [b"", b"has space", b"x" * 129, "키".encode()])
+async def test_malformed_idempotency_keys_are_422(client: httpx.AsyncClient, key: bytes) -> None:
+    case = await new_case(client)
+    response = await client.post(
+        f"/api/v1/dispatch/complaints/{case['id']}/transitions",
+        json={"to": "cancelled", "version": 1, "reason": "x"},
+        headers={"Idempotency-Key": key},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"

@@ -158,3 +158,49 @@ def test_two_dispatchers_assign_at_once_one_wins(
         stored = httpx.get(f"{server}/api/v1/complaints/{case['ticket']}", timeout=10).json()
         assert stored["assignee_id"] == winner["assignee_id"]
         assert stored["version"] == 2
+
+
+def test_the_same_move_sent_twice_at_once_acts_once(
+    server: str, make_database: Callable[[str], str]
+) -> None:
+    """Two sends of one Idempotency-Key at the same moment: one move, the same answer twice."""
+    import concurrent.futures
+    import threading
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(make_database("server"), poolclass=NullPool)
+    with engine.begin() as connection:
+        team = connection.execute(
+            text("INSERT INTO team (district_code, name) VALUES ('11110', 'twice') RETURNING id")
+        ).scalar_one()
+        inspector = connection.execute(
+            text(
+                "INSERT INTO inspector (name, team_id, on_duty, position) VALUES ('twice', :t,"
+                " true, ST_SetSRID(ST_MakePoint(126.99, 37.57), 4326)) RETURNING id"
+            ),
+            {"t": team},
+        ).scalar_one()
+    case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()
+    start = threading.Barrier(2)
+
+    def send(_: int) -> httpx.Response:
+        start.wait(timeout=10)
+        return httpx.post(
+            f"{server}/api/v1/dispatch/complaints/{case['id']}/transitions",
+            json={"to": "assigned", "version": 1, "inspector_id": inspector},
+            headers={"Idempotency-Key": f"race-{case['id']}"},
+            timeout=10,
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(send, range(2))
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.content == second.content
+    with engine.connect() as connection:
+        count_assigned = "SELECT count(*) FROM complaint_event WHERE complaint_id = :id"
+        count_assigned += " AND type = 'assigned'"
+        moves = connection.execute(text(count_assigned), {"id": case["id"]}).scalar_one()
+    engine.dispose()
+    assert moves == 1

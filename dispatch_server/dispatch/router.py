@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from dispatch_server import idempotency
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch import service
@@ -16,22 +19,51 @@ router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses=ERROR
 @router.post(
     "/complaints/{complaint_id}/transitions",
     dependencies=[Depends(require_json)],
+    response_model=ComplaintRead,
     summary="Move a case (assign, reassign, accept, ... close), at the version last read",
     responses={409: ERROR_RESPONSES[404] | {"description": "Invalid move or stale version"}},
 )
 async def move_complaint(
-    complaint_id: int, move: TransitionRequest, ctx: ContextDep
-) -> ComplaintRead:
+    complaint_id: int,
+    move: TransitionRequest,
+    request: Request,
+    ctx: ContextDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            pattern=idempotency.KEY_PATTERN,
+            description="sent again with the same body, the move is made once and the "
+            "first answer returned; with another body: 422",
+        ),
+    ] = None,
+) -> Response:
     """Apply one move of the state machine; 409 lists the allowed moves or the new version."""
-    # Until accounts arrive (issue 6) the actor is the API itself.
+    scope = f"POST {request.url.path}"
     async with ctx.transaction() as connection:
-        return await service.transition(
+        if idempotency_key is not None:
+            replay = await idempotency.claim(
+                connection,
+                scope=scope,
+                key=idempotency_key,
+                request_fingerprint=idempotency.fingerprint(scope, move.model_dump_json().encode()),
+                now=ctx.clock.now(),
+            )
+            if replay is not None:
+                return Response(replay.answer, replay.status_code, media_type="application/json")
+        # Until accounts arrive (issue 6) the actor is the API itself.
+        moved = await service.transition(
             connection,
             complaint_id=complaint_id,
             move=move,
             actor="dispatch-api",
             now=ctx.clock.now(),
         )
+        answer = moved.model_dump_json().encode()
+        if idempotency_key is not None:
+            await idempotency.remember(
+                connection, scope=scope, key=idempotency_key, status_code=200, answer=answer
+            )
+    return Response(answer, media_type="application/json")
 
 
 @router.get(
