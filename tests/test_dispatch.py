@@ -355,3 +355,31 @@ async def test_malformed_idempotency_keys_are_422(client: httpx.AsyncClient, key
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_error"
+
+
+async def test_the_timeline_tells_the_case_in_order(
+    client: httpx.AsyncClient, clock: Any, jongno_inspector: int
+) -> None:
+    from datetime import timedelta
+
+    case = await new_case(client)
+    clock.advance(timedelta(minutes=3))
+    await move(client, case["id"], to="assigned", version=1, inspector_id=jongno_inspector)
+    clock.advance(timedelta(minutes=4))
+    await move(client, case["id"], to="cancelled", version=2, reason="caller withdrew")
+    timeline = (await client.get(f"/api/v1/complaints/{case['ticket']}/events")).json()
+    assert timeline["ticket"] == case["ticket"]
+    events = timeline["events"]
+    assert [e["type"] for e in events] == ["received", "assigned", "cancelled"]
+    assert [e["at"] for e in events] == [
+        "2026-11-23T01:00:00Z", "2026-11-23T01:03:00Z", "2026-11-23T01:07:00Z"
+    ]  # fmt: skip
+    assert events[1]["payload"]["inspector_id"] == jongno_inspector
+    assert events[2]["payload"] == {"from": "assigned", "reason": "caller withdrew"}
+    assert events[0]["actor"] == "channel:phone"
+
+
+async def test_timeline_of_an_unknown_ticket_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/complaints/261123-999999999/events")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "complaint_not_found"

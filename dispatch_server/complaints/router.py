@@ -12,6 +12,7 @@ from dispatch_server.complaints.schemas import (
     ComplaintFilter,
     ComplaintPage,
     ComplaintRead,
+    Timeline,
 )
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -47,6 +48,13 @@ async def get_complaint(ticket: str, ctx: ContextDep) -> ComplaintRead:
     """The complaint with this ticket number."""
     async with ctx.autocommit() as connection:
         return await service.get_by_ticket(connection, ticket=ticket)
+
+
+@router.get("/{ticket}/events", summary="A complaint's timeline, oldest first")
+async def complaint_timeline(ticket: str, ctx: ContextDep) -> Timeline:
+    """Every event of the case: received, each move with who, when and why."""
+    async with ctx.autocommit() as connection:
+        return await service.timeline(connection, ticket=ticket)
 
 
 @router.get(

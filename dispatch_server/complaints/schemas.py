@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -205,3 +205,20 @@ class ComplaintFilter(BaseModel):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("created_from and created_to need a time zone (e.g. +09:00, Z)")
         return self
+
+
+class EventRead(BaseModel):
+    """One entry of a case's timeline."""
+
+    id: int
+    type: str
+    actor: str
+    at: datetime
+    payload: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    """A case's timeline, oldest first."""
+
+    ticket: str
+    events: list[EventRead]

@@ -50,6 +50,7 @@ from dispatch_server.complaints.schemas import (
     ComplaintRead,
     DistrictRead,
     ReporterRead,
+    Timeline,
 )
 from dispatch_server.complaints.tickets import looks_like_ticket, ticket_prefix
 from dispatch_server.phones import PhoneRejected, mask_phone, normalize_phone
@@ -312,6 +313,24 @@ async def get_by_ticket(connection: AsyncConnection, *, ticket: str) -> Complain
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
     return ComplaintRead.model_validate(_as_dict(row))
+
+
+_TIMELINE = (
+    select(_event.c.id, _event.c.type, _event.c.actor, _event.c.at, _event.c.payload)
+    .join(_complaint, _complaint.c.id == _event.c.complaint_id)
+    .where(_complaint.c.ticket == bindparam("ticket"))
+    .order_by(_event.c.id)
+)
+
+
+async def timeline(connection: AsyncConnection, *, ticket: str) -> Timeline:
+    """The case's events, oldest first (404 for an unknown ticket)."""
+    rows = (await connection.execute(_TIMELINE, {"ticket": ticket})).all()
+    if not rows:  # every stored complaint has at least its "received" event
+        raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
+    return Timeline.model_validate(
+        {"ticket": ticket, "events": [dict(row._mapping) for row in rows]}
+    )
 
 
 async def get_by_id(connection: AsyncConnection, *, complaint_id: int) -> ComplaintRead:
