@@ -22,6 +22,12 @@ class DomainError(Exception):
             self.code = code
 
 
+class Unauthenticated(DomainError):
+    """The caller did not say (or prove) who they are."""
+
+    code = "unauthenticated"
+
+
 class NotFound(DomainError):
     """The thing asked for does not exist (or the caller may not know it exists)."""
 

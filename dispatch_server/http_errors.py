@@ -15,7 +15,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch_server.deps import UnsupportedMediaType
-from dispatch_server.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from dispatch_server.errors import (
+    Conflict,
+    DomainError,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed request (e.g. body is not JSON)"},
+    401: {"model": ErrorBody, "description": "Who is calling is unknown"},
     404: {"model": ErrorBody, "description": "Not found"},
     413: {"model": ErrorBody, "description": "Body too large"},
     415: {"model": ErrorBody, "description": "Body is not JSON"},
@@ -48,6 +56,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # Most specific first.
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (UnsupportedMediaType, 415),
+    (Unauthenticated, 401),
     (NotFound, 404),
     (Conflict, 409),
     (Invalid, 422),

@@ -9,6 +9,7 @@ row until the first commits, then replays. Only successful answers are stored.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,3 +110,32 @@ async def remember(
         _REMEMBER,
         {"in_scope": scope, "in_key": key, "new_status_code": status_code, "new_answer": answer},
     )
+
+
+async def once(
+    connection: AsyncConnection,
+    *,
+    scope: str,
+    key: str | None,
+    request_body: bytes,
+    now: datetime,
+    action: Callable[[], Awaitable[bytes]],
+) -> Replay:
+    """Run `action` (which returns the JSON answer) unless `key` was already answered.
+
+    Without a key the action simply runs. The caller's connection must be in a transaction.
+    """
+    if key is not None:
+        replay = await claim(
+            connection,
+            scope=scope,
+            key=key,
+            request_fingerprint=fingerprint(scope, request_body),
+            now=now,
+        )
+        if replay is not None:
+            return replay
+    answer = await action()
+    if key is not None:
+        await remember(connection, scope=scope, key=key, status_code=200, answer=answer)
+    return Replay(200, answer)

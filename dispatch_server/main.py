@@ -19,6 +19,7 @@ from dispatch_server.db import (
 )
 from dispatch_server.deps import AppContext
 from dispatch_server.dispatch.router import router as dispatch_router
+from dispatch_server.field.router import router as field_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
 
@@ -65,4 +66,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(complaints_router)
     app.include_router(dispatch_router)
+    app.include_router(field_router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import timedelta
 from typing import Any
 
 import httpx2 as httpx
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.complaints.constants import Status
 from dispatch_server.dispatch.states import REQUIRES, TRANSITIONS, sources_of
+from tests.conftest import FROZEN_AT
 from tests.factories import JONGNO, complaint_body
 
 pytestmark = pytest.mark.anyio
@@ -32,13 +34,20 @@ async def make_team(db: AsyncConnection, district: str, categories: list[str] | 
 async def make_inspector(
     db: AsyncConnection, team: int, *, lat: float, lon: float, on_duty: bool = True
 ) -> int:
+    # Placed an hour before the tests' frozen clock.
     row = await db.execute(
         text(
             "INSERT INTO inspector (name, team_id, on_duty, position, position_at) VALUES"
-            " ('insp', :team, :duty, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), now())"
+            " ('insp', :team, :duty, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :at)"
             " RETURNING id"
         ),
-        {"team": team, "duty": on_duty, "lat": lat, "lon": lon},
+        {
+            "team": team,
+            "duty": on_duty,
+            "lat": lat,
+            "lon": lon,
+            "at": FROZEN_AT - timedelta(hours=1),
+        },
     )
     return int(row.scalar_one())
 
@@ -360,8 +369,6 @@ async def test_malformed_idempotency_keys_are_422(client: httpx.AsyncClient, key
 async def test_the_timeline_tells_the_case_in_order(
     client: httpx.AsyncClient, clock: Any, jongno_inspector: int
 ) -> None:
-    from datetime import timedelta
-
     case = await new_case(client)
     clock.advance(timedelta(minutes=3))
     await move(client, case["id"], to="assigned", version=1, inspector_id=jongno_inspector)

@@ -62,7 +62,7 @@ _complaint = Complaint.__table__
 _event = ComplaintEvent.__table__
 _district = District.__table__
 
-_READ_COLUMNS = (
+READ_COLUMNS = (
     _complaint.c.id,
     _complaint.c.ticket,
     _complaint.c.status,
@@ -84,14 +84,12 @@ _READ_COLUMNS = (
     _district.c.name_ko.label("district_name_ko"),
     _district.c.name_en.label("district_name_en"),
 )
-_READ_FROM = _complaint.join(_district, _district.c.code == _complaint.c.district_code)
+READ_FROM = _complaint.join(_district, _district.c.code == _complaint.c.district_code)
 _BY_TICKET = (
-    select(*_READ_COLUMNS).select_from(_READ_FROM).where(_complaint.c.ticket == bindparam("ticket"))
+    select(*READ_COLUMNS).select_from(READ_FROM).where(_complaint.c.ticket == bindparam("ticket"))
 )
 _BY_ID = (
-    select(*_READ_COLUMNS)
-    .select_from(_READ_FROM)
-    .where(_complaint.c.id == bindparam("complaint_id"))
+    select(*READ_COLUMNS).select_from(READ_FROM).where(_complaint.c.id == bindparam("complaint_id"))
 )
 
 
@@ -272,10 +270,10 @@ async def create(
     )
 
 
-def _as_dict(row: Row[Any]) -> dict[str, Any]:
+def row_as_dict(row: Row[Any]) -> dict[str, Any]:
     """A complaint row in the shape of ComplaintRead (validated once, per page)."""
     # Unpacked by position: lists build this for every row, and a Row's attribute access
-    # costs ten times its tuple access. The order is that of _READ_COLUMNS.
+    # costs ten times its tuple access. The order is that of READ_COLUMNS.
     (
         complaint_id, ticket, status, category, priority, channel, description, address,
         phone, language, assignee_id, result_code, version, created_at, updated_at, lat, lon,
@@ -312,7 +310,7 @@ async def get_by_ticket(connection: AsyncConnection, *, ticket: str) -> Complain
         row = (await connection.execute(_BY_TICKET, {"ticket": ticket})).first()
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
-    return ComplaintRead.model_validate(_as_dict(row))
+    return ComplaintRead.model_validate(row_as_dict(row))
 
 
 _TIMELINE = (
@@ -340,7 +338,7 @@ async def get_by_id(connection: AsyncConnection, *, complaint_id: int) -> Compla
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
         )
-    return ComplaintRead.model_validate(_as_dict(row))
+    return ComplaintRead.model_validate(row_as_dict(row))
 
 
 def encode_cursor(created_at: datetime, complaint_id: int) -> str:
@@ -425,8 +423,8 @@ def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
     page_size = bindparam("page_size", type_=Integer)
     # One row more than the page tells whether there is a next page.
     matched = (
-        select(*_READ_COLUMNS)
-        .select_from(_READ_FROM)
+        select(*READ_COLUMNS)
+        .select_from(READ_FROM)
         .where(*(conditions[name] for name in sorted(filters_given)))
         .add_columns(func.row_number().over(order_by=newest_first).label("position"))
         .order_by(*newest_first)

@@ -38,32 +38,28 @@ async def move_complaint(
     ] = None,
 ) -> Response:
     """Apply one move of the state machine; 409 lists the allowed moves or the new version."""
-    scope = f"POST {request.url.path}"
     async with ctx.transaction() as connection:
-        if idempotency_key is not None:
-            replay = await idempotency.claim(
+
+        async def act() -> bytes:
+            # Until accounts arrive (issue 6) the actor is the API itself.
+            moved = await service.transition(
                 connection,
-                scope=scope,
-                key=idempotency_key,
-                request_fingerprint=idempotency.fingerprint(scope, move.model_dump_json().encode()),
+                complaint_id=complaint_id,
+                move=move,
+                actor="dispatch-api",
                 now=ctx.clock.now(),
             )
-            if replay is not None:
-                return Response(replay.answer, replay.status_code, media_type="application/json")
-        # Until accounts arrive (issue 6) the actor is the API itself.
-        moved = await service.transition(
+            return moved.model_dump_json().encode()
+
+        result = await idempotency.once(
             connection,
-            complaint_id=complaint_id,
-            move=move,
-            actor="dispatch-api",
+            scope=f"POST {request.url.path}",
+            key=idempotency_key,
+            request_body=move.model_dump_json().encode(),
             now=ctx.clock.now(),
+            action=act,
         )
-        answer = moved.model_dump_json().encode()
-        if idempotency_key is not None:
-            await idempotency.remember(
-                connection, scope=scope, key=idempotency_key, status_code=200, answer=answer
-            )
-    return Response(answer, media_type="application/json")
+    return Response(result.answer, result.status_code, media_type="application/json")
 
 
 @router.get(

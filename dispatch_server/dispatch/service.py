@@ -157,14 +157,17 @@ async def transition(
     move: TransitionRequest,
     actor: str,
     now: datetime,
+    as_inspector: int | None = None,
 ) -> ComplaintRead:
     """Move a case to another status, with its event, if the move is allowed at that version.
 
     409 invalid_transition (with the allowed moves) or stale_version (with the current
     version); 422 when a field the move needs is missing or wrong. Nothing is written then.
+    With `as_inspector`, the case must be that inspector's (else 404, so nothing leaks) and
+    only the inspectors' moves are allowed.
     """
     current = (await connection.execute(_CURRENT, {"complaint_id": complaint_id})).first()
-    if current is None:
+    if current is None or (as_inspector is not None and current.assignee_id != as_inspector):
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
         )
@@ -175,6 +178,8 @@ async def transition(
             details={"current_version": current.version, "status": str(status)},
         )
     allowed = states.allowed_moves(status)
+    if as_inspector is not None:
+        allowed &= states.INSPECTOR_MOVES
     if move.to not in allowed:
         raise InvalidTransition(
             f"a case that is {status} cannot become {move.to}",

@@ -24,6 +24,12 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.CANCELLED: frozenset(),
 }
 
+# The moves an inspector makes on their own case from the field app; the rest is the
+# dispatchers'.
+INSPECTOR_MOVES: frozenset[Status] = frozenset(
+    {S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED, S.UNRESOLVED, S.REFERRED}
+)
+
 # What a move to each status must carry.
 REQUIRES: dict[Status, frozenset[str]] = {
     S.ASSIGNED: frozenset({"inspector_id"}),

@@ -1,0 +1,1 @@
+"""The field API: what the inspectors' app calls (duty, positions, queue, their moves)."""

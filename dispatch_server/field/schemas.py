@@ -1,0 +1,69 @@
+"""What the field API takes and gives (Pydantic only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dispatch_server.complaints.schemas import ComplaintSummary
+
+MAX_PINGS = 500
+
+
+class DutyChange(BaseModel):
+    """Going on or off duty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_duty: bool
+
+
+class DutyRead(BaseModel):
+    """An inspector's duty state."""
+
+    inspector_id: int
+    on_duty: bool
+
+
+class Ping(BaseModel):
+    """One position fix from the phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    accuracy_m: float = Field(ge=0, le=10_000, allow_inf_nan=False)
+    at: AwareDatetime = Field(description="when the phone took the fix (with its zone)")
+
+
+class PingBatch(BaseModel):
+    """Fixes sent together (the app batches them, and sends late ones after a tunnel)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pings: list[Ping] = Field(min_length=1, max_length=MAX_PINGS)
+
+
+class PositionRead(BaseModel):
+    """Where the server now places the inspector."""
+
+    inspector_id: int
+    accepted: int = Field(description="fixes in the batch")
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    at: datetime | None
+
+
+class QueueItem(ComplaintSummary):
+    """One of my open cases, with how far it is from my last position."""
+
+    distance_m: float | None
+
+
+class Queue(BaseModel):
+    """My open cases: most urgent first, then nearest."""
+
+    inspector_id: int
+    items: list[QueueItem]

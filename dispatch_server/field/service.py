@@ -1,0 +1,139 @@
+"""The inspector's side: duty, positions, the queue, their own case."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatch_server.complaints.constants import Status
+from dispatch_server.complaints.models import Complaint
+from dispatch_server.complaints.service import READ_COLUMNS, READ_FROM, row_as_dict
+from dispatch_server.dispatch.models import Inspector
+from dispatch_server.errors import Invalid, Unauthenticated
+from dispatch_server.field.schemas import DutyRead, PingBatch, PositionRead, Queue, QueueItem
+
+# A phone's clock may run a little ahead; a fix older than a day is of no use to dispatch.
+MAX_CLOCK_AHEAD = timedelta(minutes=2)
+MAX_FIX_AGE = timedelta(hours=24)
+# The cases an inspector is working, and the order of urgency.
+WORKING = [Status.ASSIGNED, Status.ACCEPTED, Status.EN_ROUTE, Status.ON_SITE]
+URGENCY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+_inspector = Inspector.__table__
+_complaint = Complaint.__table__
+
+
+class InvalidPings(Invalid):
+    """Fixes timed in the future or too long ago."""
+
+    code = "invalid_pings"
+
+
+def _unknown(inspector_id: int) -> Unauthenticated:
+    return Unauthenticated(
+        f"no inspector has id {inspector_id}", details={"inspector_id": inspector_id}
+    )
+
+
+_SET_DUTY = (
+    update(_inspector)
+    .where(_inspector.c.id == bindparam("inspector_id"))
+    .values(on_duty=bindparam("on_duty"))
+    .returning(_inspector.c.on_duty)
+)
+
+
+async def set_duty(connection: AsyncConnection, *, inspector_id: int, on_duty: bool) -> DutyRead:
+    """Put the inspector on or off duty (off duty: no new assignments, not a candidate)."""
+    row = (
+        await connection.execute(_SET_DUTY, {"inspector_id": inspector_id, "on_duty": on_duty})
+    ).first()
+    if row is None:
+        raise _unknown(inspector_id)
+    return DutyRead(inspector_id=inspector_id, on_duty=row.on_duty)
+
+
+_point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
+# Only a newer fix moves the inspector: late batches from a tunnel arrive after fresh ones.
+_MOVE_TO = (
+    update(_inspector)
+    .where(
+        _inspector.c.id == bindparam("inspector_id"),
+        _inspector.c.position_at.is_(None) | (_inspector.c.position_at < bindparam("at")),
+    )
+    .values(position=_point, position_at=bindparam("at"), position_accuracy_m=bindparam("acc"))
+)
+_WHERE_NOW = select(
+    func.ST_Y(_inspector.c.position).label("lat"),
+    func.ST_X(_inspector.c.position).label("lon"),
+    _inspector.c.position_accuracy_m,
+    _inspector.c.position_at,
+).where(_inspector.c.id == bindparam("inspector_id"))
+
+
+async def record_positions(
+    connection: AsyncConnection, *, inspector_id: int, batch: PingBatch, now: datetime
+) -> PositionRead:
+    """Take a batch of fixes; the newest becomes the position if newer than the one held."""
+    bad = [
+        index
+        for index, ping in enumerate(batch.pings)
+        if ping.at > now + MAX_CLOCK_AHEAD or ping.at < now - MAX_FIX_AGE
+    ]
+    if bad:
+        raise InvalidPings(
+            f"{len(bad)} fix(es) are timed in the future or more than a day ago; "
+            "nothing of the batch was taken",
+            details={"pings": bad, "server_time": now.isoformat()},
+        )
+    newest = max(batch.pings, key=lambda ping: ping.at)
+    params = {"inspector_id": inspector_id}
+    await connection.execute(
+        _MOVE_TO,
+        params | {"lat": newest.lat, "lon": newest.lon, "at": newest.at, "acc": newest.accuracy_m},
+    )
+    row = (await connection.execute(_WHERE_NOW, params)).first()
+    if row is None:
+        raise _unknown(inspector_id)
+    return PositionRead(
+        inspector_id=inspector_id,
+        accepted=len(batch.pings),
+        lat=row.lat,
+        lon=row.lon,
+        accuracy_m=row.position_accuracy_m,
+        at=row.position_at,
+    )
+
+
+_me = select(_inspector.c.position).where(_inspector.c.id == bindparam("inspector_id"))
+_distance = func.ST_Distance(
+    func.geography(_complaint.c.location), func.geography(_me.scalar_subquery())
+)
+_urgency = case(URGENCY_RANK, value=_complaint.c.priority, else_=len(URGENCY_RANK))
+_QUEUE = (
+    select(*READ_COLUMNS, _distance.label("distance_m"))
+    .select_from(READ_FROM)
+    .where(
+        _complaint.c.assignee_id == bindparam("inspector_id"),
+        _complaint.c.status.in_([str(s) for s in WORKING]),
+    )
+    .order_by(_urgency, _distance.asc().nulls_last(), _complaint.c.created_at)
+)
+_EXISTS = select(_inspector.c.id).where(_inspector.c.id == bindparam("inspector_id"))
+
+
+async def queue(connection: AsyncConnection, *, inspector_id: int) -> Queue:
+    """My open cases: most urgent first, then the nearest to my last position."""
+    if (await connection.execute(_EXISTS, {"inspector_id": inspector_id})).first() is None:
+        raise _unknown(inspector_id)
+    rows = await connection.execute(_QUEUE, {"inspector_id": inspector_id})
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        item = row_as_dict(row[: len(READ_COLUMNS)])
+        del item["reporter"]  # the detail view has it, masked
+        item["distance_m"] = None if row.distance_m is None else round(row.distance_m, 1)
+        items.append(item)
+    return Queue(inspector_id=inspector_id, items=[QueueItem.model_validate(i) for i in items])
