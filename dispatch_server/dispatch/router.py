@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from dispatch_server import idempotency
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import ContextDep, require_json
-from dispatch_server.dispatch import service
+from dispatch_server.dispatch import flows, service
 from dispatch_server.dispatch.schemas import CandidateList, TransitionRequest
 from dispatch_server.http_errors import ERROR_RESPONSES
 
@@ -38,27 +38,16 @@ async def move_complaint(
     ] = None,
 ) -> Response:
     """Apply one move of the state machine; 409 lists the allowed moves or the new version."""
-    async with ctx.transaction() as connection:
-
-        async def act() -> bytes:
-            # Until accounts arrive (issue 6) the actor is the API itself.
-            moved = await service.transition(
-                connection,
-                complaint_id=complaint_id,
-                move=move,
-                actor="dispatch-api",
-                now=ctx.clock.now(),
-            )
-            return moved.model_dump_json().encode()
-
-        result = await idempotency.once(
-            connection,
-            scope=f"POST {request.url.path}",
-            key=idempotency_key,
-            request_body=move.model_dump_json().encode(),
-            now=ctx.clock.now(),
-            action=act,
-        )
+    # Until accounts arrive (issue 6) the actor is the API itself.
+    result = await flows.move_once(
+        ctx.transaction,
+        ctx.clock,
+        complaint_id=complaint_id,
+        move=move,
+        actor="dispatch-api",
+        scope=f"POST {request.url.path}",
+        key=idempotency_key,
+    )
     return Response(result.answer, result.status_code, media_type="application/json")
 
 

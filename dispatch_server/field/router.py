@@ -16,7 +16,7 @@ from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.exceptions import ComplaintNotFound
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import ContextDep, require_json
-from dispatch_server.dispatch import service as dispatch
+from dispatch_server.dispatch import flows
 from dispatch_server.dispatch.schemas import TransitionRequest
 from dispatch_server.errors import Unauthenticated
 from dispatch_server.field import service
@@ -100,25 +100,14 @@ async def my_move(
     ctx: ContextDep,
 ) -> Response:
     """Accepted, en route, on site, resolved, unresolved or referred; a resend acts once."""
-    async with ctx.transaction() as connection:
-
-        async def act() -> bytes:
-            moved = await dispatch.transition(
-                connection,
-                complaint_id=complaint_id,
-                move=move,
-                actor=f"inspector:{inspector}",
-                now=ctx.clock.now(),
-                as_inspector=inspector,
-            )
-            return moved.model_dump_json().encode()
-
-        result = await idempotency.once(
-            connection,
-            scope=f"POST {request.url.path} inspector:{inspector}",
-            key=idempotency_key,
-            request_body=move.model_dump_json().encode(),
-            now=ctx.clock.now(),
-            action=act,
-        )
+    result = await flows.move_once(
+        ctx.transaction,
+        ctx.clock,
+        complaint_id=complaint_id,
+        move=move,
+        actor=f"inspector:{inspector}",
+        scope=f"POST {request.url.path} inspector:{inspector}",
+        key=idempotency_key,
+        as_inspector=inspector,
+    )
     return Response(result.answer, result.status_code, media_type="application/json")
