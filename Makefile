@@ -43,7 +43,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy dispatch_server/clock.py dispatch_server/text.py dispatch_server/phones.py \
-		dispatch_server/complaints/tickets.py geo/boundaries.py
+		dispatch_server/complaints/tickets.py geo/boundaries.py \
+		dispatch_server/dispatch/states.py dispatch_server/attachments/images.py
 
 format: venv
 	$(BIN)/ruff format .

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # digitised boundaries, a point on the river bank) is routed to the nearest district.
     boundary_tolerance_m: float = 25.0
     max_body_bytes: int = 64 * 1024
+    # Photos: where their files go, how large one may be, how many in one upload.
+    media_dir: Path = PROJECT_ROOT / ".data" / "media"
+    max_photo_bytes: int = 10 * 1024 * 1024
+    max_photos_per_upload: int = 5
     # Connections per server process. No overflow: a connection opened past the pool is
     # closed again when returned, so a burst would cost a new PostgreSQL backend per
     # request; instead requests wait (up to db_pool_timeout s) for a pooled one.

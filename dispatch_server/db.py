@@ -95,6 +95,7 @@ def transactions(engine: AsyncEngine) -> Callable[[], AsyncConnectable]:
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete."""
+    import dispatch_server.attachments.models  # noqa: F401
     import dispatch_server.complaints.models  # noqa: F401
     import dispatch_server.dispatch.models  # noqa: F401
     import dispatch_server.idempotency  # noqa: F401

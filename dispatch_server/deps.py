@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dispatch_server.attachments.storage import PhotoStore
 from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
 from dispatch_server.db import AsyncConnectable
@@ -37,6 +38,8 @@ class AppContext:
     # A connection in autocommit: for reads, and for writes that are one (atomic)
     # statement; it saves the BEGIN and COMMIT round trips.
     autocommit: Callable[[], AsyncConnectable]
+    # Where photo files live.
+    photos: PhotoStore
 
 
 async def get_context(request: Request) -> AppContext:

@@ -20,24 +20,37 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    """Refuse bodies over `max_bytes`: by Content-Length up front, else while streaming."""
+    """Refuse bodies over a limit: by Content-Length up front, else while streaming.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    `max_bytes` for every path but those ending with an `uploads` suffix, which get theirs.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, uploads: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.uploads = uploads or {}
+
+    def _limit(self, path: str) -> int:
+        for suffix, limit in self.uploads.items():
+            if path.endswith(suffix):
+                return limit
+        return self.default_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.max_bytes:
-                    await self._refuse(send)
+                if declared > max_bytes:
+                    await self._refuse(send, max_bytes)
                     return
         seen = 0
         started = False
@@ -47,8 +60,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -61,15 +74,15 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, max_bytes)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
             {
                 "error": {
                     "code": "body_too_large",
-                    "message": f"the request body is larger than {self.max_bytes} bytes",
-                    "details": {"max_bytes": self.max_bytes},
+                    "message": f"the request body is larger than {max_bytes} bytes",
+                    "details": {"max_bytes": max_bytes},
                 }
             }
         ).encode()

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dispatch_server import health
+from dispatch_server.attachments.storage import DiskStore
 from dispatch_server.clock import Clock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
 from dispatch_server.config import Settings, get_settings
@@ -60,8 +61,14 @@ def create_app(
         clock=clock or SystemClock(),
         transaction=transaction,
         autocommit=autocommit,
+        photos=DiskStore(settings.media_dir),
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        # Photo uploads: every photo at its limit, plus the multipart framing.
+        uploads={"/photos": settings.max_photo_bytes * settings.max_photos_per_upload + 65536},
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(complaints_router)

@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -147,9 +148,9 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture()
-def settings(template_database: str) -> Settings:
-    """Settings pointing at the test database."""
-    return Settings(database_url=template_database)
+def settings(template_database: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the test database, photos in the test's own folder."""
+    return Settings(database_url=template_database, media_dir=tmp_path / "media")
 
 
 @pytest.fixture()

@@ -7,6 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from dispatch_server import idempotency
+from dispatch_server.attachments import service as attachments
+from dispatch_server.attachments.schemas import PhotoList
+from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch import flows, service
@@ -59,3 +62,41 @@ async def complaint_candidates(complaint_id: int, ctx: ContextDep) -> CandidateL
     """The nearest on-duty inspectors of the case's district team, ranked by score."""
     async with ctx.autocommit() as connection:
         return await service.candidates(connection, complaint_id=complaint_id)
+
+
+@router.get("/complaints/{complaint_id}/photos", summary="A case's photos, described")
+async def complaint_photos(complaint_id: int, ctx: ContextDep) -> PhotoList:
+    """Each photo with its EXIF time and place and the URLs of its bytes."""
+    async with ctx.autocommit() as connection:
+        await complaints.get_by_id(connection, complaint_id=complaint_id)  # 404 if none
+        return await attachments.list_photos(connection, complaint_id=complaint_id)
+
+
+@router.get(
+    "/photos/{photo_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+    summary="A photo's bytes, without metadata",
+)
+async def photo(photo_id: int, ctx: ContextDep) -> Response:
+    """The picture upright and re-encoded: no EXIF (no GPS, no device) ever leaves."""
+    async with ctx.autocommit() as connection:
+        data, content_type = await attachments.photo_bytes(
+            connection, photo_id=photo_id, thumbnail=False, store=ctx.photos
+        )
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
+
+
+@router.get(
+    "/photos/{photo_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    summary="A photo's thumbnail (JPEG, at most 320 px)",
+)
+async def photo_thumbnail(photo_id: int, ctx: ContextDep) -> Response:
+    """A small JPEG of the photo, without metadata."""
+    async with ctx.autocommit() as connection:
+        data, content_type = await attachments.photo_bytes(
+            connection, photo_id=photo_id, thumbnail=True, store=ctx.photos
+        )
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
 
 from dispatch_server import idempotency
+from dispatch_server.attachments import service as attachments
+from dispatch_server.attachments.schemas import PhotoList
+from dispatch_server.attachments.service import PhotoRefused
 from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.exceptions import ComplaintNotFound
 from dispatch_server.complaints.schemas import ComplaintRead
@@ -111,3 +114,42 @@ async def my_move(
         as_inspector=inspector,
     )
     return Response(result.answer, result.status_code, media_type="application/json")
+
+
+@router.post(
+    "/complaints/{complaint_id}/photos",
+    status_code=201,
+    summary="Add photos to my case (JPEG or PNG, checked by content)",
+)
+async def add_my_photos(
+    complaint_id: int,
+    photos: Annotated[list[UploadFile], File(description="one or more JPEG/PNG files")],
+    inspector: InspectorDep,
+    ctx: ContextDep,
+) -> PhotoList:
+    """Every file is checked before any is kept; EXIF time and GPS are read, then stripped."""
+    settings = ctx.settings
+    if not 1 <= len(photos) <= settings.max_photos_per_upload:
+        raise PhotoRefused(
+            f"send 1 to {settings.max_photos_per_upload} photos at once",
+            details={"photos": len(photos)},
+        )
+    uploads = []
+    for upload in photos:
+        uploads.append((upload.filename or "photo", await upload.read()))
+    async with ctx.transaction() as connection:
+        case = await complaints.get_by_id(connection, complaint_id=complaint_id)
+        if case.assignee_id != inspector:
+            raise ComplaintNotFound(
+                f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
+            )
+        return await attachments.add_photos(
+            connection,
+            complaint_id=complaint_id,
+            uploads=uploads,
+            uploaded_by=f"inspector:{inspector}",
+            now=ctx.clock.now(),
+            timezone=settings.timezone,
+            store=ctx.photos,
+            max_bytes=settings.max_photo_bytes,
+        )

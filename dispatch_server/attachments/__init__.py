@@ -1,0 +1,1 @@
+"""Attachments of a case: photos from the field, checked, described and stored."""

@@ -1,0 +1,129 @@
+"""Taking photos in, listing them, handing their bytes out."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from anyio import to_thread
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatch_server.attachments import images
+from dispatch_server.attachments.models import Attachment
+from dispatch_server.attachments.schemas import PhotoList, PhotoRead
+from dispatch_server.attachments.storage import PhotoStore
+from dispatch_server.errors import Invalid, NotFound
+
+_attachment = Attachment.__table__
+_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png"}
+_COLUMNS = [c for c in _attachment.c if c.name not in ("original_key", "kind")]
+
+
+class PhotoRefused(Invalid):
+    """An uploaded file is not a photo this service takes (the whole upload is refused)."""
+
+    code = "photo_refused"
+
+
+class PhotoNotFound(NotFound):
+    """No such photo (or not one the caller may see)."""
+
+    code = "photo_not_found"
+
+
+def _read(row: Any) -> PhotoRead:
+    values = dict(row._mapping)
+    for key in ("served_key", "thumbnail_key"):
+        values.pop(key, None)
+    values["url"] = f"/api/v1/dispatch/photos/{row.id}"
+    values["thumbnail_url"] = f"/api/v1/dispatch/photos/{row.id}/thumbnail"
+    return PhotoRead.model_validate(values)
+
+
+def _prepare(data: bytes, timezone: str, store: PhotoStore) -> dict[str, Any]:
+    # CPU and disk work, run in a worker thread: checks, strips, thumbnails, stores.
+    info = images.inspect(data, timezone=timezone)
+    suffix = _SUFFIX[info.content_type]
+    return {
+        "content_type": info.content_type,
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "original_key": store.put(data, suffix),
+        "served_key": store.put(images.without_metadata(data), suffix),
+        "thumbnail_key": store.put(images.thumbnail(data), ".jpg"),
+        "width": info.width,
+        "height": info.height,
+        "taken_at": info.taken_at,
+        "taken_lat": info.lat,
+        "taken_lon": info.lon,
+    }
+
+
+async def add_photos(
+    connection: AsyncConnection,
+    *,
+    complaint_id: int,
+    uploads: list[tuple[str, bytes]],
+    uploaded_by: str,
+    now: datetime,
+    timezone: str,
+    store: PhotoStore,
+    max_bytes: int,
+) -> PhotoList:
+    """Check every file first (one bad file refuses the upload), then store and record them.
+
+    The same photo sent again to the same case is not stored twice: it is the same attachment.
+    """
+    for name, data in uploads:
+        if len(data) > max_bytes:
+            raise PhotoRefused(
+                f"{name!r} is larger than {max_bytes:,} bytes",
+                details={"file": name, "max_bytes": max_bytes},
+            )
+    prepared = []
+    for name, data in uploads:
+        try:
+            prepared.append(await to_thread.run_sync(_prepare, data, timezone, store))
+        except images.PhotoRejected as exc:
+            raise PhotoRefused(f"{name!r}: {exc}", details={"file": name}) from exc
+    for values in prepared:
+        statement = insert(_attachment).values(
+            complaint_id=complaint_id, uploaded_by=uploaded_by, created_at=now, **values
+        )
+        await connection.execute(
+            statement.on_conflict_do_nothing(index_elements=["complaint_id", "sha256"])
+        )
+    return await list_photos(connection, complaint_id=complaint_id)
+
+
+_LIST = (
+    select(*_COLUMNS)
+    .where(_attachment.c.complaint_id == bindparam("complaint_id"))
+    .order_by(_attachment.c.id)
+)
+
+
+async def list_photos(connection: AsyncConnection, *, complaint_id: int) -> PhotoList:
+    """The case's photos, oldest first."""
+    rows = await connection.execute(_LIST, {"complaint_id": complaint_id})
+    return PhotoList(complaint_id=complaint_id, photos=[_read(row) for row in rows])
+
+
+_KEYS = select(
+    _attachment.c.content_type, _attachment.c.served_key, _attachment.c.thumbnail_key
+).where(_attachment.c.id == bindparam("photo_id"))
+
+
+async def photo_bytes(
+    connection: AsyncConnection, *, photo_id: int, thumbnail: bool, store: PhotoStore
+) -> tuple[bytes, str]:
+    """The bytes to serve (never the original: no EXIF) and their content type."""
+    row = (await connection.execute(_KEYS, {"photo_id": photo_id})).first()
+    if row is None:
+        raise PhotoNotFound(f"no photo has id {photo_id}", details={"photo_id": photo_id})
+    key = row.thumbnail_key if thumbnail else row.served_key
+    data = await to_thread.run_sync(store.get, key)
+    return data, "image/jpeg" if thumbnail else row.content_type
