@@ -390,3 +390,37 @@ async def test_timeline_of_an_unknown_ticket_is_404(client: httpx.AsyncClient) -
     response = await client.get("/api/v1/complaints/261123-999999999/events")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "complaint_not_found"
+
+
+async def test_auto_assign_sends_a_new_case_to_the_best_candidate(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await db.execute(text("UPDATE category SET auto_assign = true WHERE code = 'vehicle_idling'"))
+    team = await make_team(db, "11110")
+    far = await make_inspector(db, team, lat=JONGNO["lat"] + 0.02, lon=JONGNO["lon"])
+    near = await make_inspector(db, team, lat=JONGNO["lat"] + 0.001, lon=JONGNO["lon"])
+    created = await client.post(
+        "/api/v1/complaints", json=complaint_body(category="vehicle_idling")
+    )
+    assert created.status_code == 201
+    case = created.json()
+    assert (case["status"], case["assignee_id"], case["version"]) == ("assigned", near, 2)
+    assert far != near
+    timeline = (await client.get(f"/api/v1/complaints/{case['ticket']}/events")).json()
+    assigned = timeline["events"][-1]
+    assert (assigned["type"], assigned["actor"]) == ("assigned", "auto-assign")
+    # Other categories still wait for a dispatcher.
+    parking = (await client.post("/api/v1/complaints", json=complaint_body())).json()
+    assert (parking["status"], parking["assignee_id"]) == ("received", None)
+
+
+async def test_auto_assign_without_anyone_on_duty_leaves_the_case_received(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await db.execute(text("UPDATE category SET auto_assign = true WHERE code = 'vehicle_idling'"))
+    await make_inspector(db, await make_team(db, "11110"), **JONGNO, on_duty=False)
+    created = await client.post(
+        "/api/v1/complaints", json=complaint_body(category="vehicle_idling")
+    )
+    assert created.status_code == 201
+    assert (created.json()["status"], created.json()["assignee_id"]) == ("received", None)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.clock import Clock
 from dispatch_server.complaints import service
-from dispatch_server.complaints.schemas import ComplaintCreate, ComplaintRead
+from dispatch_server.complaints.schemas import ComplaintCreate
 from dispatch_server.config import Settings
 from geo.districts import locate
 
@@ -20,7 +20,7 @@ async def receive(
     actor: str,
     clock: Clock,
     settings: Settings,
-) -> ComplaintRead:
+) -> service.Received:
     """Take in a complaint: route it to its district and store it with its first event.
 
     The complaint and its timeline entry are stored by one statement: atomic on its own, so

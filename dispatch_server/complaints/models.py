@@ -44,6 +44,8 @@ class Category(Base):
     names: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     default_priority: Mapped[str] = mapped_column(String(10), server_default=Priority.NORMAL)
     active: Mapped[bool] = mapped_column(server_default=text("true"))
+    # Send a new case straight to the best-ranked candidate (dispatch/service.candidates).
+    auto_assign: Mapped[bool] = mapped_column(server_default=text("false"))
 
     __table_args__ = (
         CheckConstraint(f"default_priority IN ({sql_in(Priority)})", name="priority"),

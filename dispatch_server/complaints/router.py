@@ -15,6 +15,7 @@ from dispatch_server.complaints.schemas import (
     Timeline,
 )
 from dispatch_server.deps import ContextDep, require_json
+from dispatch_server.dispatch.flows import auto_assign
 from dispatch_server.http_errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=ERROR_RESPONSES)
@@ -32,13 +33,18 @@ async def create_complaint(
     """Validate a complaint, route it to its district and store it; answers with its ticket."""
     # Autocommit: intake stores a complaint in one atomic statement (see flows.receive).
     async with ctx.autocommit() as connection:
-        complaint = await flows.receive(
+        received = await flows.receive(
             connection,
             data=data,
             actor=f"channel:{data.channel}",
             clock=ctx.clock,
             settings=ctx.settings,
         )
+    complaint = received.complaint
+    if received.auto_assign:
+        # Stored and committed above: whatever happens now, the complaint is not lost.
+        assigned = await auto_assign(ctx.transaction, ctx.clock, complaint_id=complaint.id)
+        complaint = assigned or complaint
     response.headers["Location"] = f"{router.prefix}/{complaint.ticket}"
     return complaint
 

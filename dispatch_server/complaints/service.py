@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -93,6 +94,14 @@ _BY_ID = (
 )
 
 
+@dataclass(frozen=True)
+class Received:
+    """A complaint just stored, and whether its category sends it straight to an inspector."""
+
+    complaint: ComplaintRead
+    auto_assign: bool
+
+
 def normalized_phone(raw: str | None, *, region: str) -> str | None:
     """The reporter's phone in E.164, or InvalidPhone."""
     if raw is None or not raw.strip():
@@ -116,7 +125,7 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
     """
     district = district_query.cte("district_found")
     category = (
-        select(_category.c.default_priority)
+        select(_category.c.default_priority, _category.c.auto_assign)
         .where(_category.c.code == bindparam("category"), _category.c.active)
         .cte("category_found")
     )
@@ -185,6 +194,7 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
             stored.c.id,
             stored.c.ticket,
             stored.c.priority,
+            category.c.auto_assign,
         )
         .select_from(
             one_row.outerjoin(district, true())
@@ -211,7 +221,7 @@ async def create(
     now: datetime,
     timezone: str,
     district_code: str | None = None,
-) -> ComplaintRead | None:
+) -> Received | None:
     """Store a new complaint and its first timeline entry; the caller commits.
 
     The district is the one covering the complaint's point, or `district_code` when given.
@@ -241,7 +251,7 @@ async def create(
             "actor": actor,
         },
     )
-    code, name_ko, name_en, default_priority, complaint_id, ticket, priority = result.one()
+    code, name_ko, name_en, default_priority, complaint_id, ticket, priority, auto = result.one()
     if default_priority is None:
         known = (await connection.execute(_KNOWN_CATEGORIES)).scalars().all()
         raise UnknownCategory(
@@ -250,7 +260,7 @@ async def create(
         )
     if code is None:
         return None
-    return ComplaintRead(
+    complaint = ComplaintRead(
         id=complaint_id,
         ticket=ticket,
         status=Status.RECEIVED,
@@ -268,6 +278,7 @@ async def create(
         created_at=now,
         updated_at=now,
     )
+    return Received(complaint=complaint, auto_assign=bool(auto))
 
 
 def row_as_dict(row: Row[Any]) -> dict[str, Any]:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import bindparam, select
+
 from dispatch_server import idempotency
 from dispatch_server.clock import Clock
+from dispatch_server.complaints.constants import Status
+from dispatch_server.complaints.models import Complaint
+from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.db import AsyncConnectable
 from dispatch_server.dispatch import service
+from dispatch_server.dispatch.exceptions import StaleVersion
 from dispatch_server.dispatch.schemas import TransitionRequest
 
 
@@ -44,3 +50,39 @@ async def move_once(
             now=clock.now(),
             action=act,
         )
+
+
+_VERSION = select(Complaint.version).where(Complaint.id == bindparam("complaint_id"))
+
+
+async def auto_assign(
+    transaction: Callable[[], AsyncConnectable], clock: Clock, *, complaint_id: int
+) -> ComplaintRead | None:
+    """Assign the case to its best-ranked candidate (for categories that auto-assign).
+
+    None when no inspector is available (the case then waits for a dispatcher, as any
+    other) or when someone moved it first.
+    """
+    async with transaction() as connection:
+        version = (await connection.execute(_VERSION, {"complaint_id": complaint_id})).scalar()
+        if version is None:
+            return None
+        ranking = await service.candidates(connection, complaint_id=complaint_id, limit=1)
+        if not ranking.candidates:
+            return None
+        best = ranking.candidates[0]
+        try:
+            return await service.transition(
+                connection,
+                complaint_id=complaint_id,
+                move=TransitionRequest(
+                    to=Status.ASSIGNED,
+                    version=version,
+                    inspector_id=best.inspector_id,
+                    note=f"auto-assigned: best of {len(ranking.candidates)} (score {best.score})",
+                ),
+                actor="auto-assign",
+                now=clock.now(),
+            )
+        except StaleVersion:
+            return None

@@ -67,6 +67,7 @@ def upsert_categories(session: Session, categories: list[dict[str, Any]]) -> int
                 "name_en": names.pop("en"),
                 "names": names,
                 "default_priority": category.get("default_priority", "normal"),
+                "auto_assign": category.get("auto_assign", False),
                 "active": True,
             },
         )
