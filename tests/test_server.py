@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from tests.factories import complaint_body
 
@@ -23,6 +25,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def jongno_inspectors(url: str, team_name: str, count: int) -> list[int]:
+    """A committed team in Jongno-gu with `count` on-duty inspectors; their ids."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        team = connection.execute(
+            text("INSERT INTO team (district_code, name) VALUES ('11110', :n) RETURNING id"),
+            {"n": team_name},
+        ).scalar_one()
+        ids = [
+            connection.execute(
+                text(
+                    "INSERT INTO inspector (name, team_id, on_duty, position) VALUES (:n, :t,"
+                    " true, ST_SetSRID(ST_MakePoint(126.99, 37.57), 4326)) RETURNING id"
+                ),
+                {"n": f"{team_name} {i}", "t": team},
+            ).scalar_one()
+            for i in range(count)
+        ]
+    engine.dispose()
+    return ids
 
 
 @pytest.fixture(scope="module")
@@ -115,25 +139,7 @@ def test_two_dispatchers_assign_at_once_one_wins(
     import concurrent.futures
     import threading
 
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(make_database("server"), poolclass=NullPool)
-    with engine.begin() as connection:
-        team = connection.execute(
-            text("INSERT INTO team (district_code, name) VALUES ('11110', 'race') RETURNING id")
-        ).scalar_one()
-        inspectors = [
-            connection.execute(
-                text(
-                    "INSERT INTO inspector (name, team_id, on_duty, position) VALUES (:n, :t,"
-                    " true, ST_SetSRID(ST_MakePoint(126.99, 37.57), 4326)) RETURNING id"
-                ),
-                {"n": f"racer {i}", "t": team},
-            ).scalar_one()
-            for i in range(2)
-        ]
-    engine.dispose()
+    inspectors = jongno_inspectors(make_database("server"), "race", 2)
 
     for _ in range(10):
         case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()
@@ -167,21 +173,7 @@ def test_the_same_move_sent_twice_at_once_acts_once(
     import concurrent.futures
     import threading
 
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(make_database("server"), poolclass=NullPool)
-    with engine.begin() as connection:
-        team = connection.execute(
-            text("INSERT INTO team (district_code, name) VALUES ('11110', 'twice') RETURNING id")
-        ).scalar_one()
-        inspector = connection.execute(
-            text(
-                "INSERT INTO inspector (name, team_id, on_duty, position) VALUES ('twice', :t,"
-                " true, ST_SetSRID(ST_MakePoint(126.99, 37.57), 4326)) RETURNING id"
-            ),
-            {"t": team},
-        ).scalar_one()
+    (inspector,) = jongno_inspectors(make_database("server"), "twice", 1)
     case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()
     start = threading.Barrier(2)
 
@@ -198,6 +190,7 @@ def test_the_same_move_sent_twice_at_once_acts_once(
         first, second = pool.map(send, range(2))
     assert first.status_code == second.status_code == 200, (first.text, second.text)
     assert first.content == second.content
+    engine = create_engine(make_database("server"), poolclass=NullPool)
     with engine.connect() as connection:
         count_assigned = "SELECT count(*) FROM complaint_event WHERE complaint_id = :id"
         count_assigned += " AND type = 'assigned'"

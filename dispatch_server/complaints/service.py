@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
 from dispatch_server.complaints.constants import (
     FINAL_STATUSES,
@@ -114,6 +115,25 @@ def normalized_phone(raw: str | None, *, region: str) -> str | None:
         ) from exc
 
 
+def timeline_entry(
+    complaint_id: ColumnElement[Any], event_type: str, payload: ColumnElement[Any]
+) -> Insert:
+    """An INSERT of one event per row of `complaint_id`'s statement (actor, now: bound).
+
+    The writes that move a case carry their timeline entry this way, in the same statement.
+    """
+    return insert(_event).from_select(
+        ["complaint_id", "type", "actor", "at", "payload"],
+        select(
+            complaint_id,
+            bindparam(event_type, type_=Text),
+            bindparam("actor", type_=Text),
+            bindparam("now"),
+            payload,
+        ),
+    )
+
+
 def _intake_statement(district_query: Select[Any]) -> Select[Any]:
     """One statement that routes, numbers and stores a complaint with its first event.
 
@@ -170,20 +190,7 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
         "channel", bindparam("channel"), "category", bindparam("category"),
         "district", stored.c.district_code,
     )  # fmt: skip
-    first_event = (
-        insert(_event)
-        .from_select(
-            ["complaint_id", "type", "actor", "at", "payload"],
-            select(
-                stored.c.id,
-                bindparam("event_type", type_=Text),
-                bindparam("actor", type_=Text),
-                bindparam("now"),
-                payload,
-            ),
-        )
-        .cte("first_event")
-    )
+    first_event = timeline_entry(stored.c.id, "event_type", payload).cte("first_event")
     one_row = select(literal(1).label("one")).subquery("one_row")
     return (
         select(

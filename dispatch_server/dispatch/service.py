@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, bindparam, func, insert, select, update
+from sqlalchemy import ARRAY, Text, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.complaints import service as complaints
@@ -73,20 +73,9 @@ _moved = (
     .returning(_complaint.c.id)
     .cte("moved")
 )
-_MOVE = (
-    insert(_event)
-    .from_select(
-        ["complaint_id", "type", "actor", "at", "payload"],
-        select(
-            _moved.c.id,
-            bindparam("to_status", type_=Text),
-            bindparam("actor", type_=Text),
-            bindparam("now"),
-            bindparam("payload", type_=_event.c.payload.type),
-        ),
-    )
-    .returning(_event.c.complaint_id)
-)
+_MOVE = complaints.timeline_entry(
+    _moved.c.id, "to_status", bindparam("payload", type_=_event.c.payload.type)
+).returning(_event.c.complaint_id)
 
 _INSPECTOR = (
     select(
