@@ -183,6 +183,35 @@ def seed_demo(
     console.print(f"a field team in every district; {added} demo inspectors added")
 
 
+@app.command("housekeeping")
+def housekeeping_once() -> None:
+    """Delete expired live events and Idempotency-Key answers now (the server does it too)."""
+    import asyncio
+
+    from dispatch_server import housekeeping
+    from dispatch_server.db import make_async_engine, transactions
+
+    settings = get_settings()
+
+    async def run() -> housekeeping.Purged | None:
+        engine = make_async_engine(settings, pool_size=1)
+        try:
+            return await housekeeping.run_once(
+                transactions(engine), settings=settings, clock=SystemClock()
+            )
+        finally:
+            await engine.dispose()
+
+    purged = asyncio.run(run())
+    if purged is None:
+        console.print("a server process is doing it right now; nothing done")
+    else:
+        console.print(
+            f"{purged.live_events} live events and {purged.idempotency_keys} idempotency keys"
+            " deleted"
+        )
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="default: DASAN_HOST")] = None,
@@ -207,6 +236,8 @@ def serve(
         log_level="info",
         loop="uvloop",
         http="httptools",
+        # Live streams never end by themselves: on shutdown they get this long, then close.
+        timeout_graceful_shutdown=5,
     )
 
 

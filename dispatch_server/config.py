@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     db_pool_size: int = 16
     db_max_overflow: int = 0
     db_pool_timeout: float = 10.0
+    # Live streams: how often an open stream looks for new events, and how long it may stay
+    # silent before it sends a keep-alive comment (proxies drop idle connections).
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # Housekeeping (every `housekeeping_seconds`, in one server process at a time): live
+    # events and the answers kept for Idempotency-Keys are deleted after these many hours.
+    # A device offline longer than the idempotency window could act twice on a resend.
+    housekeeping_seconds: float = Field(default=600.0, gt=0)
+    live_event_retention_hours: float = Field(default=24.0, gt=0)
+    idempotency_retention_hours: float = Field(default=72.0, gt=0)
 
     @property
     def database_name(self) -> str:

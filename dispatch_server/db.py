@@ -99,4 +99,5 @@ def load_all_models() -> None:
     import dispatch_server.complaints.models  # noqa: F401
     import dispatch_server.dispatch.models  # noqa: F401
     import dispatch_server.idempotency  # noqa: F401
+    import dispatch_server.live.models  # noqa: F401
     import geo.models  # noqa: F401

@@ -139,3 +139,12 @@ async def once(
     if key is not None:
         await remember(connection, scope=scope, key=key, status_code=200, answer=answer)
     return Replay(200, answer)
+
+
+_PURGE = _table.delete().where(_table.c.created_at < bindparam("before"))
+
+
+async def purge(connection: AsyncConnection, *, before: datetime) -> int:
+    """Forget the keys claimed before `before`; how many went (a resend after that acts)."""
+    result = await connection.execute(_PURGE, {"before": before})
+    return result.rowcount

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from dispatch_server import health
+from dispatch_server import health, housekeeping
 from dispatch_server.attachments.storage import DiskStore
 from dispatch_server.clock import Clock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
@@ -44,9 +45,21 @@ def create_app(
         connections = transactions(engine), autocommit_connections(engine)
     transaction, autocommit = connections
 
+    the_clock = clock or SystemClock()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Housekeeping runs in the real server only (tests call housekeeping.run_once).
+        chores = None
+        if engine is not None:
+            chores = asyncio.create_task(
+                housekeeping.run_forever(transaction, settings=settings, clock=the_clock)
+            )
         yield
+        if chores is not None:
+            chores.cancel()
+            with suppress(asyncio.CancelledError):
+                await chores
         if engine is not None:
             await engine.dispose()
 
@@ -58,7 +71,7 @@ def create_app(
     )
     app.state.context = AppContext(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=the_clock,
         transaction=transaction,
         autocommit=autocommit,
         photos=DiskStore(settings.media_dir),

@@ -57,7 +57,7 @@ def another_city(tmp_path: Path) -> Path:
 
 def test_help_lists_the_commands() -> None:
     result = subprocess.run([DASAN, "--help"], capture_output=True, text=True, check=True)
-    for command in ("db", "districts", "seed-demo", "serve"):
+    for command in ("db", "districts", "seed-demo", "serve", "housekeeping"):
         assert command in result.stdout
 
 
@@ -148,3 +148,19 @@ def test_db_create_is_idempotent(cli_db: str) -> None:
     upgraded = dasan(cli_db, "db", "upgrade")
     assert upgraded.returncode == 0
     assert f"revision {database.head_revision()}" in upgraded.stdout
+
+
+def test_housekeeping_deletes_expired_idempotency_keys(cli_db: str) -> None:
+    engine = create_engine(cli_db, poolclass=NullPool)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO idempotency_key (scope, key, fingerprint, created_at) VALUES"
+                " ('cli', 'stale', 'x', now() - interval '5 days'), ('cli', 'fresh', 'y', now())"
+            )
+        )
+    engine.dispose()
+    result = dasan(cli_db, "housekeeping")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 idempotency keys deleted" in result.stdout
+    assert rows(cli_db, "SELECT key FROM idempotency_key WHERE scope = 'cli'") == [("fresh",)]

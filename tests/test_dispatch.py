@@ -382,7 +382,11 @@ async def test_the_timeline_tells_the_case_in_order(
         "2026-11-23T01:00:00Z", "2026-11-23T01:03:00Z", "2026-11-23T01:07:00Z"
     ]  # fmt: skip
     assert events[1]["payload"]["inspector_id"] == jongno_inspector
-    assert events[2]["payload"] == {"from": "assigned", "reason": "caller withdrew"}
+    assert events[2]["payload"] == {
+        "from": "assigned",
+        "reason": "caller withdrew",
+        "previous_inspector_id": jongno_inspector,  # the case left their queue
+    }
     assert events[0]["actor"] == "channel:phone"
 
 

@@ -11,7 +11,7 @@ from dispatch_server import database
 
 TABLES = {
     "district", "category", "complaint", "complaint_event", "team", "inspector", "result_code",
-    "idempotency_key",
+    "idempotency_key", "attachment", "live_event", "live_event_purge",
 }  # fmt: skip
 
 

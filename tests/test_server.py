@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,13 +11,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx2 as httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.factories import complaint_body
+from tests.factories import GANGNAM, complaint_body
 
 pytestmark = pytest.mark.server
 
@@ -56,7 +58,14 @@ def server(
     url = make_database("server")
     log_path = tmp_path_factory.mktemp("server") / "serve.log"
     port = free_port()
-    env = {**os.environ, "DASAN_DATABASE_URL": url, "DASAN_PORT": str(port)}
+    env = {
+        **os.environ,
+        "DASAN_DATABASE_URL": url,
+        "DASAN_PORT": str(port),
+        # Streams look for events often and fall silent briefly, so the tests are quick.
+        "DASAN_STREAM_POLL_SECONDS": "0.1",
+        "DASAN_STREAM_HEARTBEAT_SECONDS": "1",
+    }
     dasan = str(Path(sys.executable).with_name("dasan"))
     # Its own process group, so the workers are stopped with it.
     log = log_path.open("w")
@@ -197,3 +206,109 @@ def test_the_same_move_sent_twice_at_once_acts_once(
         moves = connection.execute(text(count_assigned), {"id": case["id"]}).scalar_one()
     engine.dispose()
     assert moves == 1
+
+
+class Frame(NamedTuple):
+    """One server-sent event."""
+
+    id: str | None
+    event: str
+    data: dict[str, Any]
+
+
+class EventStream:
+    """A live stream read over HTTP, frame by frame, for at most `seconds` per wait."""
+
+    def __init__(self, url: str, *, headers: dict[str, str] | None = None) -> None:
+        self._context = httpx.stream(
+            "GET", url, headers=headers or {}, timeout=httpx.Timeout(10, read=5)
+        )
+        self.response = self._context.__enter__()
+        assert self.response.status_code == 200, self.response.read()
+        assert self.response.headers["content-type"].startswith("text/event-stream")
+        self._lines = self.response.iter_lines()
+        self.comments: list[str] = []
+
+    def next_frames(self, count: int, *, seconds: float = 10) -> list[Frame]:
+        """The next `count` events (comments and `retry` skipped)."""
+        frames: list[Frame] = []
+        fields: dict[str, str] = {}
+        deadline = time.monotonic() + seconds
+        for line in self._lines:
+            if line.startswith(":"):
+                self.comments.append(line)
+            elif line:
+                name, _, value = line.partition(": ")
+                fields[name] = value
+            elif "event" in fields:
+                frames.append(Frame(fields.get("id"), fields["event"], json.loads(fields["data"])))
+                fields = {}
+                if len(frames) == count:
+                    return frames
+            else:
+                fields = {}
+            if time.monotonic() > deadline:  # heartbeats arrive every second
+                break
+        raise AssertionError(f"only {len(frames)} of {count} events came: {frames}")
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+
+def test_a_dropped_stream_resumes_from_its_last_event_id_without_loss(server: str) -> None:
+    """Events committed while the reader was away come on reconnect, in order, none twice."""
+    stream = EventStream(f"{server}/api/v1/dispatch/stream?district=11110")
+    try:
+        first = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10)
+        (seen,) = [
+            frame
+            for frame in stream.next_frames(1)
+            if frame.data["complaint"]["id"] == first.json()["id"]
+        ]
+    finally:
+        stream.close()
+    assert seen.event == "complaint" and seen.id
+    missed = [
+        httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()["id"]
+        for _ in range(3)
+    ]
+    # Another district's case is not in this stream.
+    gangnam = complaint_body(location=dict(GANGNAM))
+    assert httpx.post(f"{server}/api/v1/complaints", json=gangnam, timeout=10).status_code == 201
+    resumed = EventStream(
+        f"{server}/api/v1/dispatch/stream?district=11110", headers={"Last-Event-ID": seen.id}
+    )
+    try:
+        frames = resumed.next_frames(3)
+        assert [f.data["complaint"]["id"] for f in frames] == missed
+        assert [f.data["event"]["type"] for f in frames] == ["received"] * 3
+        # Nothing more is waiting: only keep-alives come while the city is quiet.
+        with pytest.raises(AssertionError, match="only 0 of 1"):
+            resumed.next_frames(1, seconds=2.5)
+        assert ": keep-alive" in resumed.comments
+    finally:
+        resumed.close()
+
+
+def test_an_inspector_hears_of_an_assignment_at_once(
+    server: str, make_database: Callable[[str], str]
+) -> None:
+    (inspector,) = jongno_inspectors(make_database("server"), "live", 1)
+    stream = EventStream(
+        f"{server}/api/v1/field/stream", headers={"X-Inspector-Id": str(inspector)}
+    )
+    try:
+        case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10)
+        answer = httpx.post(
+            f"{server}/api/v1/dispatch/complaints/{case.json()['id']}/transitions",
+            json={"to": "assigned", "version": 1, "inspector_id": inspector},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        (frame,) = stream.next_frames(1)
+        assert frame.event == "complaint"
+        assert frame.data["complaint"]["assignee_id"] == inspector
+        assert frame.data["complaint"]["status"] == "assigned"
+        assert "reporter" not in frame.data["complaint"]  # no personal data in streams
+    finally:
+        stream.close()

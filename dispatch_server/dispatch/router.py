@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from dispatch_server import idempotency
 from dispatch_server.attachments import service as attachments
@@ -15,6 +16,13 @@ from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch import flows, service
 from dispatch_server.dispatch.schemas import CandidateList, TransitionRequest
 from dispatch_server.http_errors import ERROR_RESPONSES
+from dispatch_server.live.router import (
+    STREAM_RESPONSES,
+    LastEventIdHeader,
+    LastEventIdQuery,
+    open_stream,
+)
+from dispatch_server.live.service import Scope
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses=ERROR_RESPONSES)
 
@@ -100,3 +108,25 @@ async def photo_thumbnail(photo_id: int, ctx: ContextDep) -> Response:
             connection, photo_id=photo_id, thumbnail=True, store=ctx.photos
         )
     return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
+    summary="Live: a district's case changes and inspectors, as server-sent events",
+)
+async def district_stream(
+    ctx: ContextDep,
+    last_event_id_header: LastEventIdHeader = None,
+    last_event_id: LastEventIdQuery = None,
+    district: Annotated[
+        str | None,
+        Query(max_length=20, description="a district code; none: every district"),
+    ] = None,
+) -> StreamingResponse:
+    """Every timeline entry of the district's cases and every duty or position change of its
+    inspectors, in commit order; reconnecting with Last-Event-ID resumes without a gap."""
+    return await open_stream(
+        ctx, scope=Scope(district=district), header=last_event_id_header, query=last_event_id
+    )

@@ -201,6 +201,8 @@ async def transition(
         assignee = move.inspector_id
         payload["inspector_id"] = assignee
     elif move.to in _UNASSIGNING:
+        if assignee is not None:  # the inspector's app is told the case left them
+            payload["previous_inspector_id"] = assignee
         assignee = None
     if move.to in _OUTCOME_OF and move.result_code is not None:
         await _check_result_code(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 
 from dispatch_server import idempotency
 from dispatch_server.attachments import service as attachments
@@ -25,6 +26,13 @@ from dispatch_server.errors import Unauthenticated
 from dispatch_server.field import service
 from dispatch_server.field.schemas import DutyChange, DutyRead, PingBatch, PositionRead, Queue
 from dispatch_server.http_errors import ERROR_RESPONSES
+from dispatch_server.live.router import (
+    STREAM_RESPONSES,
+    LastEventIdHeader,
+    LastEventIdQuery,
+    open_stream,
+)
+from dispatch_server.live.service import Scope
 
 router = APIRouter(prefix="/api/v1/field", tags=["field"], responses=ERROR_RESPONSES)
 
@@ -153,3 +161,24 @@ async def add_my_photos(
             store=ctx.photos,
             max_bytes=settings.max_photo_bytes,
         )
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
+    summary="Live: my cases' changes, as server-sent events",
+)
+async def my_stream(
+    inspector: InspectorDep,
+    ctx: ContextDep,
+    last_event_id_header: LastEventIdHeader = None,
+    last_event_id: LastEventIdQuery = None,
+) -> StreamingResponse:
+    """A case assigned to me, changed, or taken from me; my own duty changes. Reconnecting
+    with Last-Event-ID resumes without a gap."""
+    async with ctx.autocommit() as connection:
+        await service.ensure_inspector(connection, inspector_id=inspector)
+    return await open_stream(
+        ctx, scope=Scope(inspector_id=inspector), header=last_event_id_header, query=last_event_id
+    )

@@ -125,10 +125,15 @@ _QUEUE = (
 _EXISTS = select(_inspector.c.id).where(_inspector.c.id == bindparam("inspector_id"))
 
 
-async def queue(connection: AsyncConnection, *, inspector_id: int) -> Queue:
-    """My open cases: most urgent first, then the nearest to my last position."""
+async def ensure_inspector(connection: AsyncConnection, *, inspector_id: int) -> None:
+    """Unauthenticated unless an inspector has this id."""
     if (await connection.execute(_EXISTS, {"inspector_id": inspector_id})).first() is None:
         raise _unknown(inspector_id)
+
+
+async def queue(connection: AsyncConnection, *, inspector_id: int) -> Queue:
+    """My open cases: most urgent first, then the nearest to my last position."""
+    await ensure_inspector(connection, inspector_id=inspector_id)
     rows = await connection.execute(_QUEUE, {"inspector_id": inspector_id})
     items: list[dict[str, Any]] = []
     for row in rows:
