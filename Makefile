@@ -44,7 +44,8 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy dispatch_server/clock.py dispatch_server/text.py dispatch_server/phones.py \
 		dispatch_server/complaints/tickets.py geo/boundaries.py \
-		dispatch_server/dispatch/states.py dispatch_server/attachments/images.py
+		dispatch_server/dispatch/states.py dispatch_server/attachments/images.py \
+		geo/addresses.py geo/romanize.py geo/interpolation.py
 
 format: venv
 	$(BIN)/ruff format .
@@ -53,6 +54,7 @@ format: venv
 bench: setup
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/geocode.py
 
 stop-db:
 	bash scripts/pg-cluster.sh stop

@@ -23,6 +23,10 @@ db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=Tr
 districts_app = typer.Typer(help="Load and list district boundaries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(districts_app, name="districts")
+gazetteer_app = typer.Typer(
+    help="Load the gazetteer (known addresses, dongs) used for geocoding.", no_args_is_help=True
+)
+app.add_typer(gazetteer_app, name="gazetteer")
 console = Console()
 
 
@@ -181,6 +185,44 @@ def seed_demo(
         added = seed_demo_teams(session)
         session.commit()
     console.print(f"a field team in every district; {added} demo inspectors added")
+    load_seoul_gazetteer()
+
+
+def load_seoul_gazetteer() -> None:
+    """Read Seoul's gazetteer files from the shared folder and load them (replacing)."""
+    from dispatch_server.db import get_sessionmaker
+    from geo.gazetteer import (
+        SEOUL_GAZETTEER,
+        GazetteerReport,
+        load_gazetteer,
+        read_addresses,
+        read_dongs,
+    )
+
+    shared = get_settings().shared_dir / "data"
+    files = SEOUL_GAZETTEER
+    for name in (files.addresses, files.admin_dongs, files.legal_dongs, files.admin_dong_names_en):
+        if not (shared / name).exists():
+            _fail(f"a gazetteer file is missing: {shared / name} (set DASAN_SHARED_DIR)")
+    report = GazetteerReport()
+    with console.status("reading the gazetteer files"):
+        addresses = read_addresses(shared / files.addresses, report)
+        dongs = read_dongs(files, shared, report)
+    with console.status("loading"), get_sessionmaker()() as session:
+        load_gazetteer(session, addresses, dongs, report)
+        session.commit()
+    console.print(
+        f"gazetteer: {report.addresses:,} addresses on {report.roads:,} roads (from "
+        f"{report.rows:,} rows, {len(report.skipped)} skipped), {report.admin_dongs} 행정동,"
+        f" {report.legal_dongs} 법정동"
+        + (f", {len(report.repaired)} dong geometries repaired" if report.repaired else "")
+    )
+
+
+@gazetteer_app.command("load")
+def gazetteer_load() -> None:
+    """Load Seoul's known addresses and its 행정동 and 법정동 boundaries (replaces them)."""
+    load_seoul_gazetteer()
 
 
 @app.command("housekeeping")

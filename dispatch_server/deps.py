@@ -19,6 +19,7 @@ from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
 from dispatch_server.db import AsyncConnectable
 from dispatch_server.errors import DomainError
+from geo.geocoder import Geocoder
 
 
 class UnsupportedMediaType(DomainError):
@@ -40,6 +41,8 @@ class AppContext:
     autocommit: Callable[[], AsyncConnectable]
     # Where photo files live.
     photos: PhotoStore
+    # Addresses to places and back (the gazetteer by default).
+    geocoder: Geocoder
 
 
 async def get_context(request: Request) -> AppContext:

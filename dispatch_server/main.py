@@ -22,8 +22,10 @@ from dispatch_server.db import (
 from dispatch_server.deps import AppContext
 from dispatch_server.dispatch.router import router as dispatch_router
 from dispatch_server.field.router import router as field_router
+from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
+from geo.geocoder import GazetteerGeocoder
 
 
 def create_app(
@@ -75,6 +77,7 @@ def create_app(
         transaction=transaction,
         autocommit=autocommit,
         photos=DiskStore(settings.media_dir),
+        geocoder=GazetteerGeocoder(autocommit),
     )
     app.add_middleware(
         BodySizeLimit,
@@ -87,4 +90,5 @@ def create_app(
     app.include_router(complaints_router)
     app.include_router(dispatch_router)
     app.include_router(field_router)
+    app.include_router(geocoding_router)
     return app

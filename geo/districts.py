@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from geoalchemy2.shape import from_shape
-from sqlalchemy import bindparam, delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
@@ -158,3 +158,70 @@ def list_districts(session: Session) -> list[DistrictRef]:
         .order_by(District.code)
     )
     return [DistrictRef(*row) for row in rows]
+
+
+_DISTRICTS_OF_POINTS = text(
+    "SELECT p.i, d.code FROM unnest(CAST(:lats AS float8[]), CAST(:lons AS float8[]))"
+    " WITH ORDINALITY AS p(lat, lon, i)"
+    " LEFT JOIN LATERAL (SELECT code FROM district WHERE retired_at IS NULL"
+    "   AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))"
+    "   ORDER BY code LIMIT 1) d ON true"
+)
+
+
+async def districts_of_points(
+    connection: AsyncConnection, lats: list[float], lons: list[float]
+) -> list[str | None]:
+    """The district code of each point (None: in no district), in one statement."""
+    rows = await connection.execute(_DISTRICTS_OF_POINTS, {"lats": lats, "lons": lons})
+    codes: list[str | None] = [None] * len(lats)
+    for index, code in rows:
+        codes[int(index) - 1] = code
+    return codes
+
+
+class DistrictIndex:
+    """The active districts in memory, for placing many points at once (batch jobs).
+
+    Same rule as intake: a point on a shared boundary goes to the lowest code. Built from
+    the database once; rebuild it after districts are loaded again.
+    """
+
+    def __init__(self, districts: list[tuple[str, bytes]]) -> None:
+        import shapely
+
+        self._codes = [code for code, _ in sorted(districts)]
+        self._shapes = [shapely.from_wkb(wkb) for _, wkb in sorted(districts)]
+        for geometry in self._shapes:
+            shapely.prepare(geometry)
+        self._by_code = dict(zip(self._codes, self._shapes, strict=True))
+
+    @classmethod
+    async def load(cls, connection: AsyncConnection) -> DistrictIndex:
+        """The index of the active districts."""
+        rows = await connection.execute(
+            select(_district.c.code, func.ST_AsBinary(_district.c.geom)).where(_ACTIVE)
+        )
+        return cls([(code, bytes(wkb)) for code, wkb in rows])
+
+    def covers(self, code: str, lat: float, lon: float) -> bool:
+        """Whether the district with this code covers the point (False: unknown code)."""
+        import shapely
+
+        if code not in self._by_code:
+            return False
+        return bool(shapely.intersects_xy(self._by_code[code], lon, lat))
+
+    def codes_of(self, lats: Sequence[float], lons: Sequence[float]) -> list[str | None]:
+        """The district code of each point (None: in no district)."""
+        import numpy
+        import shapely
+
+        x, y = numpy.asarray(lons, dtype=float), numpy.asarray(lats, dtype=float)
+        found = numpy.full(len(x), -1)
+        for index, geometry in enumerate(self._shapes):
+            open_points = found < 0
+            hit = numpy.zeros(len(x), dtype=bool)
+            hit[open_points] = shapely.intersects_xy(geometry, x[open_points], y[open_points])
+            found[hit] = index
+        return [self._codes[i] if i >= 0 else None for i in found.tolist()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch_server.db import Base
@@ -30,3 +30,50 @@ class District(Base):
     )
 
     __table_args__ = (Index("ix_district_geom", "geom", postgresql_using="gist"),)
+
+
+class Dong(Base):
+    """A dong: 행정동 (administrative, kind 'admin') or 법정동 (legal, kind 'legal')."""
+
+    __tablename__ = "dong"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(5))
+    district_code: Mapped[str] = mapped_column(String(20))
+    name_ko: Mapped[str] = mapped_column(String(50))
+    name_en: Mapped[str | None] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    geom: Mapped[object] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+    label_point: Mapped[object] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+
+
+class GazetteerAddress(Base):
+    """A known road-name address (road, building number) and where it is."""
+
+    __tablename__ = "gazetteer_address"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(20))
+    road_name: Mapped[str] = mapped_column(String(100))
+    main_no: Mapped[int]
+    sub_no: Mapped[int] = mapped_column(server_default="0")
+    location: Mapped[object] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    building_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class GazetteerRoad(Base):
+    """A road of a district with its romanized name and matching key."""
+
+    __tablename__ = "gazetteer_road"
+
+    district_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name_ko: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name_en: Mapped[str] = mapped_column(String(150))
+    road_key: Mapped[str] = mapped_column(String(150))
+    addresses: Mapped[int]

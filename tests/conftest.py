@@ -4,9 +4,9 @@ API tests are async (the anyio plugin, on asyncio) and talk to the real applicat
 httpx2's ASGI transport, on the test's own connection: the app's autocommit connections are
 that connection as it is, its transactions are SAVEPOINTs on it.
 
-The run builds `<db>_test` once (migrations + categories + Seoul's districts). Tests that need
-committed data of their own (a real server process, the CLI) get a copy of it made with
-CREATE DATABASE ... TEMPLATE, which takes well under a second.
+The run builds `<db>_test` once (migrations + categories + Seoul's districts and gazetteer).
+Tests that need committed data of their own (a real server process, the CLI) get a copy of
+it made with CREATE DATABASE ... TEMPLATE, which takes well under a second.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ from dispatch_server.seed import (
 )
 from geo.boundaries import read_districts
 from geo.districts import load_districts
+from geo.gazetteer import (
+    SEOUL_GAZETTEER,
+    GazetteerReport,
+    load_gazetteer,
+    read_addresses,
+    read_dongs,
+)
 
 # 2026-11-23 10:00 in Seoul.
 FROZEN_AT = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -81,6 +88,10 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
         upsert_categories(session, read_categories())
         upsert_result_codes(session)
         load_districts(session, seoul_shapes, now=FROZEN_AT)
+        shared = get_settings().shared_dir / "data"
+        report = GazetteerReport()
+        addresses = read_addresses(shared / SEOUL_GAZETTEER.addresses, report)
+        load_gazetteer(session, addresses, read_dongs(SEOUL_GAZETTEER, shared, report), report)
         session.commit()
     engine.dispose()
     return TEST_URL

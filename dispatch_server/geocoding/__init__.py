@@ -1,0 +1,1 @@
+"""Geocoding over HTTP: address text to places, and a point to its address."""

@@ -1,0 +1,34 @@
+"""HTTP adapter of geocoding: /api/v1/geocode and /api/v1/reverse-geocode."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from dispatch_server.deps import ContextDep
+from dispatch_server.geocoding.schemas import CandidateRead, GeocodeResult, ReverseGeocodeRead
+from dispatch_server.http_errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/v1", tags=["geocoding"], responses=ERROR_RESPONSES)
+
+
+@router.get("/geocode", summary="Places an address may mean, best first")
+async def geocode(
+    ctx: ContextDep,
+    q: Annotated[str, Query(max_length=1000, description="a Seoul address, Korean or English")],
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> GeocodeResult:
+    """Road-name, lot-number, dong or district addresses; ambiguous text gives several."""
+    candidates = await ctx.geocoder.geocode(q, limit=limit)
+    return GeocodeResult(candidates=[CandidateRead.of(c) for c in candidates])
+
+
+@router.get("/reverse-geocode", summary="The district, dong and nearest address of a point")
+async def reverse_geocode(
+    ctx: ContextDep,
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+) -> ReverseGeocodeRead:
+    """422 outside_service_area for a point in no district."""
+    return ReverseGeocodeRead.of(await ctx.geocoder.reverse(lat=lat, lon=lon))
