@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, text
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.db import AsyncConnectable
@@ -93,6 +93,7 @@ _DISTRICTS = select(
     _district.c.name_en,
     func.ST_Y(func.ST_PointOnSurface(_district.c.geom)),
     func.ST_X(func.ST_PointOnSurface(_district.c.geom)),
+    func.ST_AsBinary(_district.c.geom),
 ).where(_district.c.retired_at.is_(None))
 
 _ROADS_EXACT = text(
@@ -140,6 +141,22 @@ class _District:
     lon: float
 
 
+async def _exact_or_similar(
+    connection: AsyncConnection,
+    exact: TextClause | None,
+    similar: TextClause,
+    exact_params: dict[str, Any],
+    similar_params: dict[str, Any],
+) -> Sequence[Any]:
+    """Rows matching the name exactly; else those similar enough (score: the last column)."""
+    if exact is not None:
+        rows = (await connection.execute(exact, exact_params)).all()
+        if rows:
+            return rows
+    found = await connection.execute(similar, similar_params)
+    return [row for row in found if row[-1] >= MIN_SIMILARITY]
+
+
 def _number_text(main_no: int | None, sub_no: int | None) -> str:
     if main_no is None:
         return ""
@@ -158,10 +175,10 @@ class GazetteerGeocoder:
     async def _load_districts(self, connection: AsyncConnection) -> dict[str, _District]:
         if time.monotonic() - self._districts_at > DISTRICTS_TTL_S:
             rows = (await connection.execute(_DISTRICTS)).all()
-            self._index = await DistrictIndex.load(connection)
+            self._index = DistrictIndex([(row[0], bytes(row[5])) for row in rows])
             self._districts = {
                 code: _District(DistrictRef(code, name_ko, name_en), lat, lon)
-                for code, name_ko, name_en, lat, lon in rows
+                for code, name_ko, name_en, lat, lon, _geom in rows
             }
             self._districts_at = time.monotonic()
         return self._districts
@@ -223,13 +240,7 @@ class GazetteerGeocoder:
         assert parsed.road is not None
         key = road_key(parsed.road)
         params = {"key": key, "codes": codes}
-        roads = (await connection.execute(_ROADS_EXACT, params)).all()
-        if not roads:
-            roads = [
-                row
-                for row in (await connection.execute(_ROADS_SIMILAR, params)).all()
-                if row[2] >= MIN_SIMILARITY
-            ]
+        roads = await _exact_or_similar(connection, _ROADS_EXACT, _ROADS_SIMILAR, params, params)
         if not roads:
             return []
         numbers = await connection.execute(
@@ -303,14 +314,13 @@ class GazetteerGeocoder:
         districts: dict[str, _District],
     ) -> list[Candidate]:
         assert parsed.dong is not None
-        rows: Sequence[Any] = []
-        if not parsed.english:
-            params = {"name": parsed.dong, "codes": codes}
-            rows = (await connection.execute(_DONGS, params)).all()
-        if not rows:
-            key = match_key(parsed.dong)
-            similar = await connection.execute(_DONGS_SIMILAR, {"key": key, "codes": codes})
-            rows = [row for row in similar if row[5] >= MIN_SIMILARITY]
+        rows = await _exact_or_similar(
+            connection,
+            None if parsed.english else _DONGS,  # English names are matched by key only
+            _DONGS_SIMILAR,
+            {"name": parsed.dong, "codes": codes},
+            {"key": match_key(parsed.dong), "codes": codes},
+        )
         # A lot number lies in a 법정동; a dong named alone is more often a 행정동.
         prefer = "legal" if parsed.form is Form.LOT else "admin"
         best: dict[tuple[str, str], Any] = {}

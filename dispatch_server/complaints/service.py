@@ -18,7 +18,6 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
-    case,
     cast,
     func,
     insert,
@@ -379,14 +378,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
-    """A timestamptz as the API writes times: UTC, `Z`, microseconds only when not zero."""
-    utc = func.timezone("UTC", column)
-    fraction = case(
-        (cast(func.date_part("microseconds", column), Integer) % 1_000_000 != 0,
-         func.to_char(utc, ".US")),
-        else_="",
-    )  # fmt: skip
-    return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + "Z"
+    """A timestamptz as the API writes times (UTC, `Z`, microseconds only when not zero).
+
+    `api_time()` is defined once, in the database (migration 0006): the live events'
+    trigger writes times with it too.
+    """
+    return func.api_time(column, type_=Text)
 
 
 def _summary_json(row: Any) -> ColumnElement[Any]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from dispatch_server.complaints.schemas import DistrictRead
+from geo.districts import DistrictRef
 from geo.geocoder import Candidate, MatchLevel, ReversePlace
+
+
+def _district_read(district: DistrictRef) -> DistrictRead:
+    return DistrictRead(code=district.code, name_ko=district.name_ko, name_en=district.name_en)
 
 
 class Point(BaseModel):
@@ -30,11 +35,7 @@ class CandidateRead(BaseModel):
         """The API's view of a geocoder candidate."""
         return cls(
             location=Point(lat=round(candidate.lat, 7), lon=round(candidate.lon, 7)),
-            district=DistrictRead(
-                code=candidate.district.code,
-                name_ko=candidate.district.name_ko,
-                name_en=candidate.district.name_en,
-            ),
+            district=_district_read(candidate.district),
             dong=candidate.dong,
             match_level=candidate.match_level,
             confidence=candidate.confidence,
@@ -60,11 +61,7 @@ class ReverseGeocodeRead(BaseModel):
     def of(cls, place: ReversePlace) -> ReverseGeocodeRead:
         """The API's view of a reverse-geocoded place."""
         return cls(
-            district=DistrictRead(
-                code=place.district.code,
-                name_ko=place.district.name_ko,
-                name_en=place.district.name_en,
-            ),
+            district=_district_read(place.district),
             dong=place.dong,
             address=place.address,
             distance_m=place.distance_m,
