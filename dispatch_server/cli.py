@@ -27,6 +27,12 @@ gazetteer_app = typer.Typer(
     help="Load the gazetteer (known addresses, dongs) used for geocoding.", no_args_is_help=True
 )
 app.add_typer(gazetteer_app, name="gazetteer")
+routing_app = typer.Typer(
+    help="Routing rules: which team of a district takes a category's cases. CATEGORY `*` is "
+    "the district's fallback, for categories without a rule of their own.",
+    no_args_is_help=True,
+)
+app.add_typer(routing_app, name="routing")
 console = Console()
 
 
@@ -156,6 +162,7 @@ def seed_demo(
     """Load the demo categories and Seoul's 25 districts (idempotent)."""
     from dispatch_server.db import get_sessionmaker
     from dispatch_server.seed import (
+        DEMO_TEAMS,
         SEOUL_DISTRICTS,
         read_categories,
         seed_demo_teams,
@@ -184,7 +191,10 @@ def seed_demo(
     with get_sessionmaker()() as session:
         added = seed_demo_teams(session)
         session.commit()
-    console.print(f"a field team in every district; {added} demo inspectors added")
+    console.print(
+        f"{len(DEMO_TEAMS)} teams and their routing rules in every district;"
+        f" {added} demo inspectors added"
+    )
     load_seoul_gazetteer()
 
 
@@ -223,6 +233,106 @@ def load_seoul_gazetteer() -> None:
 def gazetteer_load() -> None:
     """Load Seoul's known addresses and its 행정동 and 법정동 boundaries (replaces them)."""
     load_seoul_gazetteer()
+
+
+def _in_transaction(work):  # type: ignore[no-untyped-def]
+    """Run `work(connection)` in one transaction of a short-lived async engine."""
+    import asyncio
+
+    from dispatch_server.db import make_async_engine, transactions
+
+    async def run():  # type: ignore[no-untyped-def]
+        engine = make_async_engine(get_settings(), pool_size=1)
+        try:
+            async with transactions(engine)() as connection:
+                return await work(connection)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        _fail(exc.message)
+
+
+@routing_app.command("list")
+def routing_list(
+    district: Annotated[str | None, typer.Option(help="one district's code")] = None,
+) -> None:
+    """List the rules (each district's fallback last)."""
+    from geo import routing
+
+    rules = _in_transaction(lambda c: routing.list_rules(c, district=district))
+    for rule in rules:
+        category = rule.category_code or routing.FALLBACK
+        console.print(f"{rule.district_code}  {category:<22} -> {rule.team_id}  {rule.team_name}")
+    console.print(f"{len(rules)} rules")
+
+
+@routing_app.command("teams")
+def routing_teams(
+    district: Annotated[str | None, typer.Option(help="one district's code")] = None,
+) -> None:
+    """List the teams rules can point at (id, district, name, categories, inspectors)."""
+    from dispatch_server.admin import service
+
+    teams = _in_transaction(lambda c: service.list_teams(c, district=district))
+    for team in teams:
+        works = ", ".join(team.categories) if team.categories is not None else "all categories"
+        console.print(
+            f"{team.id:>5}  {team.district}  {team.name}  ({works}; {team.inspectors} inspectors,"
+            f" {team.on_duty} on duty)"
+        )
+
+
+@routing_app.command("set")
+def routing_set(
+    district: Annotated[str, typer.Argument(help="district code, e.g. 11110")],
+    category: Annotated[str, typer.Argument(help="category code, or * for the fallback")],
+    team_id: Annotated[int, typer.Argument(help="a team of that district (see `routing teams`)")],
+) -> None:
+    """Send the district's cases of a category to a team (replaces the rule)."""
+    from geo import routing
+
+    rule = _in_transaction(
+        lambda c: routing.set_rule(
+            c, district=district, category=routing.category_of(category), team_id=team_id,
+            now=SystemClock().now(),
+        )
+    )  # fmt: skip
+    console.print(f"{rule.district_code}  {category} -> {rule.team_id}  {rule.team_name}")
+
+
+@routing_app.command("unset")
+def routing_unset(
+    district: Annotated[str, typer.Argument(help="district code")],
+    category: Annotated[str, typer.Argument(help="category code, or * for the fallback")],
+) -> None:
+    """Remove a rule (the category then follows the fallback)."""
+    from geo import routing
+
+    _in_transaction(
+        lambda c: routing.remove_rule(c, district=district, category=routing.category_of(category))
+    )
+    console.print(f"{district}  {category}: rule removed")
+
+
+@routing_app.command("route")
+def routing_route(
+    district: Annotated[str, typer.Argument(help="district code")],
+    category: Annotated[str, typer.Argument(help="category code")],
+) -> None:
+    """Which team a new case of the district and category would go to, and by which rule."""
+    from geo import routing
+
+    found = _in_transaction(lambda c: routing.resolve(c, district=district, category=category))
+    if found.team_id is None:
+        console.print(f"{district} {category}: no rule (dispatchers route it by hand)")
+    else:
+        console.print(
+            f"{district} {category} -> {found.team_id} {found.team_name} "
+            f"(by the {found.matched_by} rule)"
+        )
 
 
 @app.command("housekeeping")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from dispatch_server import health, housekeeping
+from dispatch_server.admin.router import router as admin_router
 from dispatch_server.attachments.storage import DiskStore
 from dispatch_server.clock import Clock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
@@ -91,4 +92,5 @@ def create_app(
     app.include_router(dispatch_router)
     app.include_router(field_router)
     app.include_router(geocoding_router)
+    app.include_router(admin_router)
     return app

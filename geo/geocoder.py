@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import TextClause, func, select, text
+from sqlalchemy import TextClause, bindparam, func, literal, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.db import AsyncConnectable
@@ -28,7 +28,7 @@ from geo.addresses import Form, ParsedAddress, parse
 from geo.districts import COVERING_DISTRICT, DistrictIndex, DistrictRef
 from geo.exceptions import OutsideServiceArea
 from geo.interpolation import KnownNumber, place
-from geo.models import District
+from geo.models import District, Dong, GazetteerAddress
 from geo.romanize import match_key, road_key
 
 CITY_NAME = "서울특별시"
@@ -126,11 +126,48 @@ _ADMIN_DONG_AT = text(
     "   AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))"
     "   ORDER BY code LIMIT 1) d ON true"
 )
-_NEAREST_ADDRESS = text(
-    "SELECT a.district_code, a.road_name, a.main_no, a.sub_no,"
-    " ST_Distance(geography(a.location), geography(p.point)) AS distance_m"
-    " FROM (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS point) p,"
-    " LATERAL (SELECT * FROM gazetteer_address ORDER BY location <-> p.point LIMIT 1) a"
+_dong = Dong.__table__
+_address = GazetteerAddress.__table__
+_POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
+_covering = COVERING_DISTRICT.subquery("covering")
+_nearest = (
+    select(
+        _address.c.district_code,
+        _address.c.road_name,
+        _address.c.main_no,
+        _address.c.sub_no,
+        func.ST_Distance(func.geography(_address.c.location), func.geography(_POINT)).label(
+            "distance_m"
+        ),
+    )
+    .order_by(_address.c.location.op("<->")(_POINT))
+    .limit(1)
+    .subquery("nearest")
+)
+_admin_dong = (
+    select(_dong.c.name_ko)
+    .where(_dong.c.kind == "admin", func.ST_Covers(_dong.c.geom, _POINT))
+    .order_by(_dong.c.code)
+    .limit(1)
+    .scalar_subquery()
+)
+# Everything reverse geocoding reads, in one round trip: it runs for every complaint that
+# comes with a point only. The district is NULL outside the service area.
+_REVERSE = select(
+    _covering.c.code,
+    _covering.c.name_ko,
+    _covering.c.name_en,
+    _admin_dong,
+    _nearest.c.district_code,
+    _nearest.c.road_name,
+    _nearest.c.main_no,
+    _nearest.c.sub_no,
+    _nearest.c.distance_m,
+).select_from(
+    select(literal(1).label("one"))
+    .subquery("one_row")
+    .outerjoin(_covering, true())
+    .outerjoin(_nearest, true())
 )
 
 
@@ -357,28 +394,22 @@ class GazetteerGeocoder:
     async def reverse(self, *, lat: float, lon: float) -> ReversePlace:
         """The district, 행정동 and nearest known address of a point."""
         async with self._connect() as connection:
-            district = (
-                await connection.execute(COVERING_DISTRICT, {"lat": lat, "lon": lon})
-            ).first()
-            if district is None:
-                raise OutsideServiceArea(
-                    f"the point (lat {lat}, lon {lon}) is outside the service area",
-                    details={"lat": lat, "lon": lon},
-                )
-            dong = (
-                await connection.execute(_ADMIN_DONG_AT, {"lats": [lat], "lons": [lon]})
-            ).first()
-            nearest = (await connection.execute(_NEAREST_ADDRESS, {"lat": lat, "lon": lon})).first()
+            row = (await connection.execute(_REVERSE, {"lat": lat, "lon": lon})).one()
             districts = await self._load_districts(connection)
-        address = distance = None
-        if nearest is not None:
-            code, road, main_no, sub_no, distance = nearest
-            name = districts[code].ref.name_ko if code in districts else ""
+        code, name_ko, name_en, dong, near_code, road, main_no, sub_no, distance = row
+        if code is None:
+            raise OutsideServiceArea(
+                f"the point (lat {lat}, lon {lon}) is outside the service area",
+                details={"lat": lat, "lon": lon},
+            )
+        address = None
+        if road is not None:
+            name = districts[near_code].ref.name_ko if near_code in districts else ""
             address = f"{CITY_NAME} {name} {road}{_number_text(main_no, sub_no)}"
             distance = round(float(distance), 1)
         return ReversePlace(
-            district=DistrictRef(district.code, district.name_ko, district.name_en),
-            dong=dong[1] if dong else None,
+            district=DistrictRef(code, name_ko, name_en),
+            dong=dong,
             address=address,
             distance_m=distance,
         )

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch_server.db import Base
@@ -77,3 +87,25 @@ class GazetteerRoad(Base):
     name_en: Mapped[str] = mapped_column(String(150))
     road_key: Mapped[str] = mapped_column(String(150))
     addresses: Mapped[int]
+
+
+class RoutingRule(Base):
+    """Which team of a district takes a category's cases; no category: the district's fallback."""
+
+    __tablename__ = "routing_rule"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("district.code"))
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("category.code"))
+    team_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["team_id", "district_code"],
+            ["team.id", "team.district_code"],
+            name="fk_routing_rule_team_district",
+        ),
+        UniqueConstraint("district_code", "category_code", postgresql_nulls_not_distinct=True),
+        Index("ix_routing_rule_team", "team_id"),
+    )

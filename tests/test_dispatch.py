@@ -274,7 +274,7 @@ async def test_candidates_ranked_by_distance_and_load(
     busy = await new_case(client)
     await move(client, busy["id"], to="assigned", version=1, inspector_id=busy_near)
 
-    case = await new_case(client)
+    case = await new_case(client, location=JONGNO)
     ranking = (await client.get(f"/api/v1/dispatch/complaints/{case['id']}/candidates")).json()
     ranked = [c["inspector_id"] for c in ranking["candidates"]]
     # Normal priority: one open case (20 min) outweighs a 6-minute head start.

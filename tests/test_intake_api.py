@@ -16,13 +16,13 @@ from dispatch_server.clock import FrozenClock
 from dispatch_server.complaints import service
 from dispatch_server.complaints.schemas import ComplaintCreate
 from tests.conftest import FROZEN_AT, count_complaints
-from tests.factories import GANGNAM, JONGNO, complaint_body
+from tests.factories import GANGNAM, JONGNO, complaint_body, spread
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_post_a_complaint_in_jongno(client: httpx.AsyncClient, db: AsyncConnection) -> None:
-    response = await client.post("/api/v1/complaints", json=complaint_body())
+    response = await client.post("/api/v1/complaints", json=complaint_body(location=JONGNO))
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "received"
@@ -55,8 +55,13 @@ async def test_post_a_complaint_in_jongno(client: httpx.AsyncClient, db: AsyncCo
         )
     ).all()
     assert [(e.type, e.actor) for e in events] == [("received", "channel:phone")]
+    # The point alone: the nearest known address fills the text (tests/test_intake_geo.py).
+    assert body["address"].startswith("서울특별시 종로구 ")
+    assert body["locating"]["located_by"] == "point"
     assert events[0].payload == {
-        "channel": "phone", "category": "illegal_parking", "district": "11110"
+        "channel": "phone", "category": "illegal_parking", "district": "11110",
+        "located_by": "point", "address_source": "reverse_geocoded",
+        "distance_m": body["locating"]["distance_m"],
     }  # fmt: skip
 
 
@@ -64,6 +69,8 @@ async def test_get_by_ticket_returns_what_was_stored(client: httpx.AsyncClient) 
     created = (await client.post("/api/v1/complaints", json=complaint_body())).json()
     response = await client.get(f"/api/v1/complaints/{created['ticket']}")
     assert response.status_code == 200
+    # The intake answer tells how it was located, and warns; the case itself is the same.
+    del created["locating"], created["warnings"]
     assert response.json() == created
 
 
@@ -75,7 +82,7 @@ async def test_optional_fields_and_explicit_priority(client: httpx.AsyncClient) 
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["priority"] == "urgent"
-    assert created["address"] is None
+    assert created["address"].startswith("서울특별시 종로구 ")  # from the point
     assert created["reporter"] == {"phone_masked": None, "language": "ko"}
 
 
@@ -107,17 +114,19 @@ async def test_complaint_and_first_event_land_together_or_not_at_all(
     engine = create_async_engine(make_database("atomic"), poolclass=NullPool)
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     data = ComplaintCreate.model_validate(complaint_body())
+    assert data.location is not None
+    place = service.Place(lat=data.location.lat, lon=data.location.lon, address=None)
     try:
         async with autocommit.connect() as connection:
             before = await count_complaints(connection)
             stored = await service.create(
-                connection, data=data, reporter_phone=None, actor="agent",
+                connection, data=data, place=place, reporter_phone=None, actor="agent",
                 now=FROZEN_AT, timezone="Asia/Seoul",
             )  # fmt: skip
             assert stored is not None  # the statement works at all
             with pytest.raises(DBAPIError):
                 await service.create(
-                    connection, data=data, reporter_phone=None,
+                    connection, data=data, place=place, reporter_phone=None,
                     actor="x" * 500,  # longer than the event's actor column
                     now=FROZEN_AT, timezone="Asia/Seoul",
                 )  # fmt: skip
@@ -161,7 +170,10 @@ async def test_list_filters_and_keyset_pages(client: httpx.AsyncClient, clock: F
     start = clock.now().isoformat()
     bodies = (
         [complaint_body(description=f"jongno {i}") for i in range(5)]
-        + [complaint_body(location=GANGNAM, description=f"gangnam {i}") for i in range(3)]
+        + [
+            complaint_body(location=spread(GANGNAM, i), description=f"gangnam {i}")
+            for i in range(3)
+        ]
         + [complaint_body(category="street_lamp", description="lamp")]
     )
     created = await _post_many(client, clock, bodies)
@@ -219,7 +231,7 @@ async def test_openapi_documents_the_intake_contract(client: httpx.AsyncClient) 
     assert "/api/v1/complaints" in spec["paths"]
     assert "/api/v1/complaints/{ticket}" in spec["paths"]
     create = spec["components"]["schemas"]["ComplaintCreate"]
-    assert set(create["required"]) == {"category", "description", "location"}
+    assert set(create["required"]) == {"category", "description"}  # and a location or address
     assert (await client.get("/docs")).status_code == 200
 
 

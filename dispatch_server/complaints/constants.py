@@ -26,6 +26,14 @@ class Status(StrEnum):
 # Statuses in which nobody needs to do anything more; everything else is "open".
 FINAL_STATUSES: frozenset[Status] = frozenset({Status.CLOSED, Status.CANCELLED, Status.DUPLICATE})
 OPEN_STATUSES: frozenset[Status] = frozenset(Status) - FINAL_STATUSES
+# Statuses of a case still waiting for its visit: a new report of the same thing close by
+# is its duplicate. Once the visit has a result, a new report is a new case.
+AWAITING_VISIT: frozenset[Status] = frozenset(
+    {
+        Status.RECEIVED, Status.NEEDS_TRIAGE, Status.ASSIGNED, Status.ACCEPTED,
+        Status.EN_ROUTE, Status.ON_SITE, Status.REOPENED,
+    }
+)  # fmt: skip
 
 
 class Channel(StrEnum):
@@ -64,6 +72,11 @@ class EventType(StrEnum):
     """Kinds of entries on a case's timeline."""
 
     RECEIVED = "received"
+    # On the original when a case is linked to it as a duplicate, or unlinked from it.
+    DUPLICATE_LINKED = "duplicate_linked"
+    DUPLICATE_UNLINKED = "duplicate_unlinked"
+    # On a duplicate whose original was merged into another case: it follows.
+    DUPLICATE_RELINKED = "duplicate_relinked"
 
 
 def sql_in(values: frozenset[str] | type[StrEnum]) -> str:

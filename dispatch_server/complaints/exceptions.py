@@ -27,3 +27,21 @@ class InvalidCursor(Invalid):
     """The pagination cursor was not one this server gave out."""
 
     code = "invalid_cursor"
+
+
+class AddressNotFound(Invalid):
+    """No known place matches the address (and no point was given)."""
+
+    code = "address_not_found"
+
+
+class AddressImprecise(Invalid):
+    """The address only names a dong or a district (and no point was given)."""
+
+    code = "address_imprecise"
+
+
+class AddressAmbiguous(Invalid):
+    """The address may mean several places (and no point was given): choose one."""
+
+    code = "address_ambiguous"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    REAL,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Interval,
     String,
     Text,
     text,
@@ -22,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch_server.complaints.constants import (
+    AWAITING_VISIT,
     FINAL_STATUSES,
     Channel,
     Language,
@@ -46,9 +49,17 @@ class Category(Base):
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     # Send a new case straight to the best-ranked candidate (dispatch/service.candidates).
     auto_assign: Mapped[bool] = mapped_column(server_default=text("false"))
+    # A new case this close to an open one of the category, reported within the window after
+    # it, is that case's duplicate. 0 m: never.
+    dedup_radius_m: Mapped[float] = mapped_column(REAL, server_default=text("0"))
+    dedup_window: Mapped[timedelta] = mapped_column(Interval, server_default=text("'0'"))
 
     __table_args__ = (
         CheckConstraint(f"default_priority IN ({sql_in(Priority)})", name="priority"),
+        CheckConstraint("dedup_radius_m BETWEEN 0 AND 1000", name="dedup_radius"),
+        CheckConstraint(
+            "dedup_window BETWEEN interval '0' AND interval '90 days'", name="dedup_window"
+        ),
     )
 
 
@@ -101,6 +112,13 @@ class Complaint(Base):
             "id",
             postgresql_where=text(f"status NOT IN ({sql_in(FINAL_STATUSES)})"),
         ),
+        Index(
+            "ix_complaint_pending_location",
+            "location",
+            postgresql_using="gist",
+            postgresql_where=text(f"status IN ({sql_in(AWAITING_VISIT)})"),
+        ),
+        Index("ix_complaint_duplicate_of", "duplicate_of"),
     )
 
 

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from dispatch_server.complaints import flows, service
 from dispatch_server.complaints.schemas import (
     ComplaintCreate,
+    ComplaintCreated,
     ComplaintFilter,
     ComplaintPage,
     ComplaintRead,
+    NearbyCases,
     Timeline,
 )
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch.flows import auto_assign
+from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=ERROR_RESPONSES)
@@ -29,24 +32,67 @@ router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=E
 )
 async def create_complaint(
     data: ComplaintCreate, response: Response, ctx: ContextDep
-) -> ComplaintRead:
-    """Validate a complaint, route it to its district and store it; answers with its ticket."""
+) -> ComplaintCreated:
+    """Locate a complaint (geocoding its address, or filling the address of its point),
+    route it to its district and team, link it to an open case it repeats, and store it.
+
+    422 when it cannot be placed: `address_not_found`, `address_imprecise` or
+    `address_ambiguous` (with the candidates: send one's point), `outside_service_area`.
+    Warnings (stored all the same) come in `warnings`.
+    """
     # Autocommit: intake stores a complaint in one atomic statement (see flows.receive).
-    async with ctx.autocommit() as connection:
-        received = await flows.receive(
-            connection,
-            data=data,
-            actor=f"channel:{data.channel}",
-            clock=ctx.clock,
-            settings=ctx.settings,
-        )
-    complaint = received.complaint
-    if received.auto_assign:
+    intake = await flows.receive(
+        ctx.autocommit,
+        data=data,
+        geocoder=ctx.geocoder,
+        actor=f"channel:{data.channel}",
+        clock=ctx.clock,
+        settings=ctx.settings,
+    )
+    created = intake.created
+    if intake.received.auto_assign:
         # Stored and committed above: whatever happens now, the complaint is not lost.
-        assigned = await auto_assign(ctx.transaction, ctx.clock, complaint_id=complaint.id)
-        complaint = assigned or complaint
-    response.headers["Location"] = f"{router.prefix}/{complaint.ticket}"
-    return complaint
+        assigned = await auto_assign(ctx.transaction, ctx.clock, complaint_id=created.id)
+        if assigned is not None:
+            created = ComplaintCreated(
+                **assigned.model_dump(), locating=created.locating, warnings=created.warnings
+            )
+    response.headers["Location"] = f"{router.prefix}/{created.ticket}"
+    return created
+
+
+@router.get("/nearby", summary="Open cases near a point (check before logging a new one)")
+async def nearby_complaints(
+    ctx: ContextDep,
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    long: Annotated[
+        float | None, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")
+    ] = None,
+    lon: Annotated[
+        float | None, Query(ge=-180, le=180, allow_inf_nan=False, description="same as long")
+    ] = None,
+    category: Annotated[str | None, Query(max_length=50, pattern=r"^[a-z0-9_]+$")] = None,
+    radius_m: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=1000,
+            allow_inf_nan=False,
+            description="default: the category's duplicate radius, or 100 m",
+        ),
+    ] = None,
+) -> NearbyCases:
+    """Open cases within the radius, nearest first; with a category, only its cases, and the
+    one a new complaint here would be linked to (as its duplicate) is marked `would_link`."""
+    longitude = long if long is not None else lon
+    if longitude is None:
+        raise Invalid("give the point's longitude as `long` (or `lon`)", code="validation_error")
+    async with ctx.autocommit() as connection:
+        found = await service.nearby(
+            connection, lat=lat, lon=longitude, category=category, radius_m=radius_m,
+            now=ctx.clock.now(),
+        )  # fmt: skip
+    return NearbyCases.model_validate(found)
 
 
 @router.get("/{ticket}", summary="One complaint by its ticket number")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +16,7 @@ from dispatch_server.complaints.constants import (
     Status,
 )
 from dispatch_server.text import clean_text
+from geo.geocoder import MatchLevel
 
 MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 500
@@ -68,7 +69,12 @@ class ReporterIn(BaseModel):
 
 
 class ComplaintCreate(BaseModel):
-    """A new complaint as an agent, an app or a partner system sends it."""
+    """A new complaint as an agent, an app or a partner system sends it.
+
+    Where: a point (`location`), an address, or both. An address alone is geocoded; a point
+    alone gets the nearest known address as its text; with both, the point is where the
+    case is, and the response warns when the address says otherwise.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,11 +82,22 @@ class ComplaintCreate(BaseModel):
         min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$", examples=["illegal_parking"]
     )
     description: Description = Field(examples=["승용차가 소화전 앞에 주차되어 있습니다"])
-    location: Location
-    address: AddressText | None = None
+    location: Location | None = None
+    address: AddressText | None = Field(default=None, examples=["서울특별시 종로구 종로 100"])
     reporter: ReporterIn | None = None
     channel: Channel = Channel.PHONE
     priority: Priority | None = None
+    link_duplicates: bool = Field(
+        default=True,
+        description="false: store it as a new case even when an open case of the category is "
+        "close by (the agent checked: it is another problem)",
+    )
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ComplaintCreate:
+        if self.location is None and not self.address:
+            raise ValueError("say where: give a location (lat, lon), an address, or both")
+        return self
 
 
 class DistrictRead(BaseModel):
@@ -111,8 +128,10 @@ class ComplaintSummary(BaseModel):
     address: str | None
     district: DistrictRead
     location: Location
+    team_id: int | None = Field(description="its team: by the routing rules, or its inspector's")
     assignee_id: int | None = Field(description="the inspector working the case")
     result_code: str | None = Field(description="how the visit ended, once it has")
+    duplicate_of: str | None = Field(description="the ticket of the case this one repeats")
     version: int
     created_at: datetime
     updated_at: datetime
@@ -122,6 +141,59 @@ class ComplaintRead(ComplaintSummary):
     """One complaint as the API returns it, with its reporter (phone masked)."""
 
     reporter: ReporterRead
+
+
+class IntakeWarning(BaseModel):
+    """Something the agent should look at: the complaint was stored all the same."""
+
+    code: str = Field(examples=["district_mismatch"])
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Locating(BaseModel):
+    """How intake placed the complaint."""
+
+    located_by: Literal["point", "address"] = Field(
+        description="where the stored point came from: the given location or the geocoded address"
+    )
+    address_source: Literal["given", "reverse_geocoded"] | None = Field(
+        description="where the address text came from (none: no known address near)"
+    )
+    match_level: MatchLevel | None = Field(
+        description="how precisely the given address was matched (none: not geocoded)"
+    )
+    confidence: float | None = None
+    normalized_address: str | None = None
+    distance_m: float | None = Field(
+        default=None,
+        description="point only: to the nearest known address; both: between the point and "
+        "the geocoded address",
+    )
+
+
+class ComplaintCreated(ComplaintRead):
+    """The stored complaint, how it was located, and warnings for the agent."""
+
+    locating: Locating
+    warnings: list[IntakeWarning]
+
+
+class NearbyCase(ComplaintSummary):
+    """An open case near the point asked about."""
+
+    distance_m: float
+    would_link: bool = Field(
+        description="a new complaint of the category here would be linked to this case"
+    )
+
+
+class NearbyCases(BaseModel):
+    """Open cases near a point, nearest first (at most 20)."""
+
+    radius_m: float
+    category: str | None
+    cases: list[NearbyCase]
 
 
 class ComplaintPage(BaseModel):

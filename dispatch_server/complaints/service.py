@@ -5,19 +5,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Integer,
+    Numeric,
     Row,
     Select,
     Text,
     any_,
     bindparam,
+    case,
     cast,
     func,
     insert,
@@ -26,17 +30,20 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from dispatch_server.complaints.constants import (
+    AWAITING_VISIT,
     FINAL_STATUSES,
     OPEN_STATUSES,
     EventType,
     Language,
     Status,
+    sql_in,
 )
 from dispatch_server.complaints.exceptions import (
     ComplaintNotFound,
@@ -50,18 +57,23 @@ from dispatch_server.complaints.schemas import (
     ComplaintFilter,
     ComplaintRead,
     DistrictRead,
+    Location,
     ReporterRead,
     Timeline,
 )
 from dispatch_server.complaints.tickets import looks_like_ticket, ticket_prefix
 from dispatch_server.phones import PhoneRejected, mask_phone, normalize_phone
-from geo.districts import COVERING_DISTRICT, DISTRICT_BY_CODE
+from geo.districts import COVERING_DISTRICT, DISTRICT_BY_CODE, METRES_PER_DEGREE_LAT
 from geo.models import District
+from geo.routing import routed_team
 
 _category = Category.__table__
 _complaint = Complaint.__table__
 _event = ComplaintEvent.__table__
 _district = District.__table__
+_original = _complaint.alias("original_case")
+# Who links a new complaint to the open case it repeats.
+DEDUP_ACTOR = "system:dedup"
 
 READ_COLUMNS = (
     _complaint.c.id,
@@ -74,8 +86,13 @@ READ_COLUMNS = (
     _complaint.c.address,
     _complaint.c.reporter_phone,
     _complaint.c.reporter_language,
+    _complaint.c.team_id,
     _complaint.c.assignee_id,
     _complaint.c.result_code,
+    select(_original.c.ticket)
+    .where(_original.c.id == _complaint.c.duplicate_of)
+    .scalar_subquery()
+    .label("duplicate_of"),
     _complaint.c.version,
     _complaint.c.created_at,
     _complaint.c.updated_at,
@@ -100,6 +117,17 @@ class Received:
 
     complaint: ComplaintRead
     auto_assign: bool
+    # When it was stored as another case's duplicate: how far from that case.
+    duplicate_distance_m: float | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a new complaint is: the point it is stored at and its address text."""
+
+    lat: float
+    lon: float
+    address: str | None
 
 
 def normalized_phone(raw: str | None, *, region: str) -> str | None:
@@ -133,28 +161,71 @@ def timeline_entry(
     )
 
 
+def _duplicate_candidates(category: Any) -> Select[Any]:
+    """The case a new complaint duplicates, if any: same category, within the category's
+    radius and window, still waiting for its visit; the nearest (then the oldest) wins.
+
+    Point (:lat, :lon), time :now and :dedup (false: the caller asked for a new case) bound.
+    """
+    c = _complaint.c
+    point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
+    distance = func.ST_Distance(func.geography(c.location), func.geography(point))
+    # In degrees, generous at any latitude: lets the partial GIST index find the few near.
+    degrees = category.c.dedup_radius_m / (
+        METRES_PER_DEGREE_LAT * func.greatest(func.cos(func.radians(bindparam("lat"))), 0.01)
+    )
+    return (
+        select(c.id, c.ticket, func.round(cast(distance, Numeric), 1).label("distance_m"))
+        .select_from(_complaint.join(category, true()))
+        .where(
+            bindparam("dedup", type_=Boolean),
+            category.c.dedup_radius_m > 0,
+            c.category_code == bindparam("category"),
+            # The partial index's own predicate, written the same way.
+            text(f"complaint.status IN ({sql_in(AWAITING_VISIT)})"),
+            c.created_at >= bindparam("now", type_=c.created_at.type) - category.c.dedup_window,
+            func.ST_DWithin(c.location, point, degrees),
+            distance <= category.c.dedup_radius_m,
+        )
+        .order_by(distance, c.created_at, c.id)
+        .limit(1)
+    )
+
+
 def _intake_statement(district_query: Select[Any]) -> Select[Any]:
-    """One statement that routes, numbers and stores a complaint with its first event.
+    """One statement that routes, deduplicates, numbers and stores a complaint with its events.
 
     `district_query` gives the district (code, name_ko, name_en). The statement answers one
     row: the district (NULL when none), the category's default priority (NULL when the
-    category is unknown) and the new complaint's id, ticket and priority (NULL when nothing
-    was stored because one of the two was missing). One statement is one round trip and is
-    atomic by itself: the complaint never exists without its "received" event.
+    category is unknown) and the new complaint as stored (NULL when nothing was stored
+    because one of the two was missing), with the original it duplicates, if any.
+
+    The team comes from the routing rules (geo.routing); a complaint close to an open one
+    of its category is stored as its duplicate, with a `duplicate` event on it and a
+    `duplicate_linked` event on the original. One statement is one round trip and atomic by
+    itself: the complaint never exists without its events.
     """
     district = district_query.cte("district_found")
     category = (
-        select(_category.c.default_priority, _category.c.auto_assign)
+        select(
+            _category.c.default_priority,
+            _category.c.auto_assign,
+            _category.c.dedup_radius_m,
+            _category.c.dedup_window,
+        )
         .where(_category.c.code == bindparam("category"), _category.c.active)
         .cte("category_found")
     )
+    original = _duplicate_candidates(category).cte("original")
     numbered = (
         select(
             func.nextval("complaint_id_seq").label("id"),
             district.c.code,
             category.c.default_priority,
+            routed_team(district.c.code, bindparam("category", type_=Text)).label("team_id"),
+            original.c.id.label("original_id"),
         )
-        .select_from(district.join(category, true()))
+        .select_from(district.join(category, true()).outerjoin(original, true()))
         .cte("numbered")
     )
     id_text = cast(numbered.c.id, Text)
@@ -171,7 +242,12 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
         "location": func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326),
         "address": bindparam("address", type_=Text),
         "district_code": numbered.c.code,
-        "status": bindparam("status", type_=Text),
+        "team_id": numbered.c.team_id,
+        "duplicate_of": numbered.c.original_id,
+        "status": case(
+            (numbered.c.original_id.is_(None), bindparam("status", type_=Text)),
+            else_=literal(str(Status.DUPLICATE)),
+        ),
         "priority": func.coalesce(bindparam("priority", type_=Text), numbered.c.default_priority),
         "version": literal(1),
         "created_at": bindparam("now", type_=_complaint.c.created_at.type),
@@ -181,15 +257,58 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
         insert(_complaint)
         .from_select(list(columns), select(*columns.values()).select_from(numbered))
         .returning(
-            _complaint.c.id, _complaint.c.ticket, _complaint.c.priority, _complaint.c.district_code
-        )
+            _complaint.c.id,
+            _complaint.c.ticket,
+            _complaint.c.priority,
+            _complaint.c.district_code,
+            _complaint.c.status,
+            _complaint.c.team_id,
+        )  # fmt: skip
         .cte("stored")
     )
-    payload = func.jsonb_build_object(
+    received = func.jsonb_build_object(
         "channel", bindparam("channel"), "category", bindparam("category"),
         "district", stored.c.district_code,
-    )  # fmt: skip
-    first_event = timeline_entry(stored.c.id, "event_type", payload).cte("first_event")
+    ).op("||")(bindparam("received_details", type_=JSONB))  # fmt: skip
+    linked = stored.join(original, true())
+    entries = union_all(
+        select(
+            literal(1).label("n"), stored.c.id.label("complaint_id"),
+            bindparam("event_type", type_=Text).label("type"),
+            bindparam("actor", type_=Text).label("actor"), received.label("payload"),
+        ),
+        # The new case becomes the original's duplicate (the dedup's own move).
+        select(
+            literal(2), stored.c.id, literal(str(Status.DUPLICATE)), literal(DEDUP_ACTOR),
+            func.jsonb_build_object(
+                "from", str(Status.RECEIVED), "duplicate_of", original.c.id,
+                "original_ticket", original.c.ticket, "distance_m", original.c.distance_m,
+            ),
+        ).select_from(linked),
+        # The original hears of it: its reporter count and the console's map change.
+        select(
+            literal(3), original.c.id, literal(str(EventType.DUPLICATE_LINKED)),
+            literal(DEDUP_ACTOR),
+            func.jsonb_build_object(
+                "duplicate_id", stored.c.id, "duplicate_ticket", stored.c.ticket,
+                "distance_m", original.c.distance_m,
+            ),
+        ).select_from(linked),
+    ).subquery("entries")  # fmt: skip
+    events = (
+        insert(_event)
+        .from_select(
+            ["complaint_id", "type", "actor", "at", "payload"],
+            select(
+                entries.c.complaint_id,
+                entries.c.type,
+                entries.c.actor,
+                bindparam("now", type_=_event.c.at.type),
+                entries.c.payload,
+            ).order_by(entries.c.n),  # ids in this order: received, then duplicate
+        )
+        .cte("events")
+    )
     one_row = select(literal(1).label("one")).subquery("one_row")
     return (
         select(
@@ -201,13 +320,18 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
             stored.c.ticket,
             stored.c.priority,
             category.c.auto_assign,
+            stored.c.status,
+            stored.c.team_id,
+            original.c.ticket,
+            original.c.distance_m,
         )
         .select_from(
             one_row.outerjoin(district, true())
             .outerjoin(category, true())
             .outerjoin(stored, true())
+            .outerjoin(original, stored.c.status == str(Status.DUPLICATE))
         )
-        .add_cte(first_event)
+        .add_cte(events)
     )
 
 
@@ -222,26 +346,27 @@ async def create(
     connection: AsyncConnection,
     *,
     data: ComplaintCreate,
+    place: Place,
     reporter_phone: str | None,
     actor: str,
     now: datetime,
     timezone: str,
     district_code: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Received | None:
-    """Store a new complaint and its first timeline entry; the caller commits.
+    """Store a new complaint at `place` with its timeline entries; the caller commits.
 
-    The district is the one covering the complaint's point, or `district_code` when given.
-    None when no district covers the point (nothing is stored); UnknownCategory when the
-    category is not an active one.
+    The district is the one covering the point, or `district_code` when given. None when
+    no district covers the point (nothing is stored); UnknownCategory when the category is
+    not an active one. `details` join the "received" event's payload (how it was located).
     """
     language = data.reporter.language if data.reporter else Language.KO
-    address = data.address or None
     statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
     result = await connection.execute(
         statement,
         {
-            "lat": data.location.lat,
-            "lon": data.location.lon,
+            "lat": place.lat,
+            "lon": place.lon,
             "district_code": district_code,
             "category": data.category,
             "ticket_prefix": ticket_prefix(now, timezone=timezone),
@@ -249,15 +374,20 @@ async def create(
             "channel": str(data.channel),
             "reporter_phone": reporter_phone,
             "reporter_language": str(language),
-            "address": address,
+            "address": place.address,
             "status": str(Status.RECEIVED),
             "priority": str(data.priority) if data.priority else None,
             "now": now,
             "event_type": str(EventType.RECEIVED),
             "actor": actor,
+            "dedup": data.link_duplicates,
+            "received_details": details or {},
         },
     )
-    code, name_ko, name_en, default_priority, complaint_id, ticket, priority, auto = result.one()
+    (
+        code, name_ko, name_en, default_priority, complaint_id, ticket, priority, auto,
+        status, team_id, original_ticket, distance_m,
+    ) = result.one()  # fmt: skip
     if default_priority is None:
         known = (await connection.execute(_KNOWN_CATEGORIES)).scalars().all()
         raise UnknownCategory(
@@ -269,22 +399,28 @@ async def create(
     complaint = ComplaintRead(
         id=complaint_id,
         ticket=ticket,
-        status=Status.RECEIVED,
+        status=Status(status),
         category=data.category,
         priority=priority,
         channel=data.channel,
         description=data.description,
-        address=address,
+        address=place.address,
         district=DistrictRead(code=code, name_ko=name_ko, name_en=name_en),
-        location=data.location,
+        location=Location(lat=place.lat, lon=place.lon),
         reporter=ReporterRead(phone_masked=mask_phone(reporter_phone), language=language),
+        team_id=team_id,
         assignee_id=None,
         result_code=None,
+        duplicate_of=original_ticket,
         version=1,
         created_at=now,
         updated_at=now,
     )
-    return Received(complaint=complaint, auto_assign=bool(auto))
+    return Received(
+        complaint=complaint,
+        auto_assign=bool(auto) and original_ticket is None,
+        duplicate_distance_m=None if distance_m is None else float(distance_m),
+    )
 
 
 def row_as_dict(row: Row[Any]) -> dict[str, Any]:
@@ -293,8 +429,8 @@ def row_as_dict(row: Row[Any]) -> dict[str, Any]:
     # costs ten times its tuple access. The order is that of READ_COLUMNS.
     (
         complaint_id, ticket, status, category, priority, channel, description, address,
-        phone, language, assignee_id, result_code, version, created_at, updated_at, lat, lon,
-        district_code, district_name_ko, district_name_en,
+        phone, language, team_id, assignee_id, result_code, duplicate_of, version, created_at,
+        updated_at, lat, lon, district_code, district_name_ko, district_name_en,
     ) = row  # fmt: skip
     return {
         "id": complaint_id,
@@ -312,8 +448,10 @@ def row_as_dict(row: Row[Any]) -> dict[str, Any]:
         },
         "location": {"lat": lat, "lon": lon},
         "reporter": {"phone_masked": mask_phone(phone), "language": language},
+        "team_id": team_id,
         "assignee_id": assignee_id,
         "result_code": result_code,
+        "duplicate_of": duplicate_of,
         "version": version,
         "created_at": created_at,
         "updated_at": updated_at,
@@ -397,8 +535,9 @@ def _summary_json(row: Any) -> ColumnElement[Any]:
             "name_en", row.c.district_name_en,
         ),
         "location", func.json_build_object("lat", row.c.lat, "lon", row.c.lon),
+        "team_id", row.c.team_id,
         "assignee_id", row.c.assignee_id, "result_code", row.c.result_code,
-        "version", row.c.version,
+        "duplicate_of", row.c.duplicate_of, "version", row.c.version,
         "created_at", _utc_text(row.c.created_at), "updated_at", _utc_text(row.c.updated_at),
     )  # fmt: skip
 
@@ -493,3 +632,78 @@ _FILTERS = (
     "district", "districts", "categories", "open", "statuses", "created_from", "created_to",
     "bbox", "cursor",
 )  # fmt: skip
+
+
+NEARBY_DEFAULT_RADIUS_M = 100.0
+NEARBY_LIMIT = 20
+_near_point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
+_near_distance = func.ST_Distance(
+    func.geography(_complaint.c.location), func.geography(_near_point)
+)
+_NEARBY = (
+    select(*READ_COLUMNS, _near_distance.label("distance_m"))
+    .select_from(READ_FROM)
+    .where(
+        _complaint.c.status.not_in([str(s) for s in sorted(FINAL_STATUSES)]),
+        func.ST_DWithin(_complaint.c.location, _near_point, bindparam("degrees")),
+        _near_distance <= bindparam("radius_m"),
+    )
+    .order_by(_near_distance, _complaint.c.created_at, _complaint.c.id)
+    .limit(NEARBY_LIMIT)
+)
+_DEDUP_OF = select(_category.c.dedup_radius_m, _category.c.dedup_window).where(
+    _category.c.code == bindparam("category")
+)
+
+
+async def nearby(
+    connection: AsyncConnection,
+    *,
+    lat: float,
+    lon: float,
+    category: str | None,
+    radius_m: float | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Open cases near a point, nearest first, for the agent to see before logging a new one.
+
+    With a category: only its cases, within its duplicate radius unless `radius_m` is given,
+    and the case a new complaint here would be linked to is marked `would_link`.
+    """
+    rule = None
+    if category is not None:
+        rule = (await connection.execute(_DEDUP_OF, {"category": category})).first()
+        if rule is None:
+            known = (await connection.execute(_KNOWN_CATEGORIES)).scalars().all()
+            raise UnknownCategory(
+                f"unknown category {category!r}", details={"category": category, "known": known}
+            )
+    radius = radius_m
+    if radius is None:
+        radius = float(rule.dedup_radius_m) if rule and rule.dedup_radius_m > 0 else None
+        radius = radius or NEARBY_DEFAULT_RADIUS_M
+    statement = _NEARBY
+    if category is not None:
+        statement = statement.where(_complaint.c.category_code == category)
+    degrees = radius / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+    rows = await connection.execute(
+        statement, {"lat": lat, "lon": lon, "degrees": degrees, "radius_m": radius}
+    )
+    cases: list[dict[str, Any]] = []
+    linked = False
+    for row in rows:
+        item = row_as_dict(row[: len(READ_COLUMNS)])
+        del item["reporter"]
+        distance = float(row.distance_m)
+        item["distance_m"] = round(distance, 1)
+        item["would_link"] = False
+        if (
+            rule is not None and not linked and rule.dedup_radius_m > 0
+            and distance <= rule.dedup_radius_m
+            and item["status"] in {str(s) for s in AWAITING_VISIT}
+            and item["created_at"] >= now - rule.dedup_window
+        ):  # fmt: skip
+            # The nearest such case is the one intake would link a new complaint to.
+            item["would_link"] = linked = True
+        cases.append(item)
+    return {"radius_m": radius, "category": category, "cases": cases}

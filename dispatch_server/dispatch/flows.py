@@ -27,6 +27,7 @@ async def move_once(
     scope: str,
     key: str | None,
     as_inspector: int | None = None,
+    only_from: frozenset[Status] | None = None,
 ) -> idempotency.Replay:
     """Make the move in one transaction with its key's claim and answer; the answer's JSON."""
     async with transaction() as connection:
@@ -39,6 +40,7 @@ async def move_once(
                 actor=actor,
                 now=clock.now(),
                 as_inspector=as_inspector,
+                only_from=only_from,
             )
             return moved.model_dump_json().encode()
 

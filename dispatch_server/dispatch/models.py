@@ -33,7 +33,11 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     categories: Mapped[list[str] | None] = mapped_column(ARRAY(String(50)))
 
-    __table_args__ = (UniqueConstraint("district_code", "name"),)
+    __table_args__ = (
+        UniqueConstraint("district_code", "name"),
+        # Routing rules point at (team, district): a rule's team is its district's own.
+        UniqueConstraint("id", "district_code"),
+    )
 
 
 class Inspector(Base):

@@ -11,10 +11,16 @@ from dispatch_server import idempotency
 from dispatch_server.attachments import service as attachments
 from dispatch_server.attachments.schemas import PhotoList
 from dispatch_server.complaints import service as complaints
+from dispatch_server.complaints.constants import Status
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch import flows, service
-from dispatch_server.dispatch.schemas import CandidateList, TransitionRequest
+from dispatch_server.dispatch.schemas import (
+    CandidateList,
+    MergeRequest,
+    TransitionRequest,
+    UnmergeRequest,
+)
 from dispatch_server.http_errors import ERROR_RESPONSES
 from dispatch_server.live.router import (
     STREAM_RESPONSES,
@@ -59,6 +65,66 @@ async def move_complaint(
         scope=f"POST {request.url.path}",
         key=idempotency_key,
     )
+    return Response(result.answer, result.status_code, media_type="application/json")
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        pattern=idempotency.KEY_PATTERN,
+        description="sent again with the same body, the move is made once and the first "
+        "answer returned; with another body: 422",
+    ),
+]
+
+
+@router.post(
+    "/complaints/{complaint_id}/merge",
+    dependencies=[Depends(require_json)],
+    response_model=ComplaintRead,
+    summary="Merge a case into the original it repeats (it becomes its duplicate)",
+    responses={409: ERROR_RESPONSES[404] | {"description": "Invalid move or stale version"}},
+)
+async def merge_complaint(
+    complaint_id: int,
+    merge: MergeRequest,
+    request: Request,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """The case moves to `duplicate` of `into` (an event on both); its own duplicates follow
+    it to `into`. Only a case not yet assigned can be merged (409 lists the allowed moves)."""
+    move = TransitionRequest(
+        to=Status.DUPLICATE, version=merge.version, duplicate_of=merge.into, reason=merge.reason
+    )
+    result = await flows.move_once(
+        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor="dispatch-api",
+        scope=f"POST {request.url.path}", key=idempotency_key,
+    )  # fmt: skip
+    return Response(result.answer, result.status_code, media_type="application/json")
+
+
+@router.post(
+    "/complaints/{complaint_id}/unmerge",
+    dependencies=[Depends(require_json)],
+    response_model=ComplaintRead,
+    summary="Unmerge a duplicate: it becomes a received case of its own again",
+    responses={409: ERROR_RESPONSES[404] | {"description": "Not a duplicate, or stale version"}},
+)
+async def unmerge_complaint(
+    complaint_id: int,
+    unmerge: UnmergeRequest,
+    request: Request,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """The duplicate moves back to `received` (an event on it and on its former original)."""
+    move = TransitionRequest(to=Status.RECEIVED, version=unmerge.version, reason=unmerge.reason)
+    result = await flows.move_once(
+        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor="dispatch-api",
+        scope=f"POST {request.url.path}", key=idempotency_key,
+        only_from=frozenset({Status.DUPLICATE}),
+    )  # fmt: skip
     return Response(result.answer, result.status_code, media_type="application/json")
 
 

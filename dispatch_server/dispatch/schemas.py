@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -32,6 +33,25 @@ class TransitionRequest(BaseModel):
     note: Annotated[str, AfterValidator(clean_text), Field(max_length=4000)] | None = None
 
 
+class MergeRequest(BaseModel):
+    """Link a case to the original it repeats, at the version the caller last saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    into: str = Field(max_length=20, description="ticket of the original")
+    version: int = Field(ge=1)
+    reason: ShortText | None = None
+
+
+class UnmergeRequest(BaseModel):
+    """Make a duplicate a case of its own again (it is dispatched like a new one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    reason: ShortText | None = None
+
+
 class Candidate(BaseModel):
     """An on-duty inspector who could take the case, with the numbers behind the rank."""
 
@@ -45,11 +65,23 @@ class Candidate(BaseModel):
     position_at: datetime | None
 
 
+class CandidateScope(StrEnum):
+    """Whose inspectors a candidate list ranks."""
+
+    TEAM = "team"  # the case's own team
+    DISTRICT = "district"  # every team of the district that works the category
+
+
 class CandidateList(BaseModel):
     """The ranked candidates of a case, best first."""
 
     complaint_id: int
     priority: Priority
+    team_id: int | None = Field(description="the case's team (routing rules)")
+    scope: CandidateScope = Field(
+        description="team: its team's inspectors; district: the case has no team, or nobody "
+        "of it is on duty, so every team of the district that works the category"
+    )
     speed_m_per_min: float
     minutes_per_open_case: float
     load_weight: float

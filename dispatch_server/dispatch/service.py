@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, bindparam, func, select, update
+from sqlalchemy import ARRAY, BigInteger, Text, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.complaints import service as complaints
-from dispatch_server.complaints.constants import FINAL_STATUSES, Priority, Status
+from dispatch_server.complaints.constants import FINAL_STATUSES, EventType, Priority, Status
 from dispatch_server.complaints.exceptions import ComplaintNotFound
 from dispatch_server.complaints.models import Complaint, ComplaintEvent
 from dispatch_server.complaints.schemas import ComplaintRead
@@ -23,7 +23,12 @@ from dispatch_server.dispatch.exceptions import (
     UnknownResultCode,
 )
 from dispatch_server.dispatch.models import Inspector, ResultCode, Team
-from dispatch_server.dispatch.schemas import Candidate, CandidateList, TransitionRequest
+from dispatch_server.dispatch.schemas import (
+    Candidate,
+    CandidateList,
+    CandidateScope,
+    TransitionRequest,
+)
 
 _complaint = Complaint.__table__
 _event = ComplaintEvent.__table__
@@ -91,9 +96,83 @@ _INSPECTOR = (
 _RESULT_CODE = select(_result_code.c.outcome, _result_code.c.category_code).where(
     _result_code.c.code == bindparam("code")
 )
-_ORIGINAL = select(_complaint.c.id, _complaint.c.status).where(
-    _complaint.c.ticket == bindparam("ticket")
+_original_of = _complaint.alias("original_of")
+_ORIGINAL = (
+    select(_complaint.c.id, _complaint.c.status, _original_of.c.ticket.label("original_ticket"))
+    .outerjoin(_original_of, _original_of.c.id == _complaint.c.duplicate_of)
+    .where(_complaint.c.ticket == bindparam("ticket"))
 )
+# An event on the original about one of its duplicates (linked or unlinked).
+_NOTE_ON_ORIGINAL = insert(_event).from_select(
+    ["complaint_id", "type", "actor", "at", "payload"],
+    select(
+        bindparam("original_id", type_=BigInteger),
+        bindparam("type", type_=Text),
+        bindparam("actor", type_=Text),
+        bindparam("now", type_=_event.c.at.type),
+        func.jsonb_strip_nulls(
+            func.jsonb_build_object(
+                "duplicate_id", _complaint.c.id, "duplicate_ticket", _complaint.c.ticket,
+                "reason", bindparam("reason", type_=Text),
+            )
+        ),
+    ).where(_complaint.c.id == bindparam("complaint_id")),
+)  # fmt: skip
+# A merged case's own duplicates follow it to its original (no chains of duplicates).
+_FOLLOWERS = (
+    update(_complaint)
+    .where(_complaint.c.duplicate_of == bindparam("merged_id"))
+    .values(
+        duplicate_of=bindparam("original_id"),
+        version=_complaint.c.version + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(_complaint.c.id)
+    .cte("followers")
+)
+_RELINK = (
+    insert(_event)
+    .from_select(
+        ["complaint_id", "type", "actor", "at", "payload"],
+        select(
+            _FOLLOWERS.c.id,
+            literal(str(EventType.DUPLICATE_RELINKED)),
+            bindparam("actor", type_=Text),
+            bindparam("now", type_=_event.c.at.type),
+            func.jsonb_build_object(
+                "from",
+                bindparam("merged_id", type_=BigInteger),
+                "duplicate_of",
+                bindparam("original_id", type_=BigInteger),
+            ),
+        ),
+    )
+    .returning(_event.c.complaint_id)
+)
+
+
+async def _linked(
+    connection: AsyncConnection, complaint_id: int, original_id: int, *, actor: str, now: datetime
+) -> None:
+    """After a merge: the original hears of it, and the merged case's duplicates follow."""
+    followers = (
+        (
+            await connection.execute(
+                _RELINK,
+                {"merged_id": complaint_id, "original_id": original_id, "actor": actor, "now": now},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for follower in (complaint_id, *sorted(followers)):
+        await connection.execute(
+            _NOTE_ON_ORIGINAL,
+            {
+                "original_id": original_id, "type": str(EventType.DUPLICATE_LINKED),
+                "actor": actor, "now": now, "complaint_id": follower, "reason": None,
+            },
+        )  # fmt: skip
 
 
 async def _check_inspector(
@@ -147,13 +226,15 @@ async def transition(
     actor: str,
     now: datetime,
     as_inspector: int | None = None,
+    only_from: frozenset[Status] | None = None,
 ) -> ComplaintRead:
     """Move a case to another status, with its event, if the move is allowed at that version.
 
     409 invalid_transition (with the allowed moves) or stale_version (with the current
     version); 422 when a field the move needs is missing or wrong. Nothing is written then.
     With `as_inspector`, the case must be that inspector's (else 404, so nothing leaks) and
-    only the inspectors' moves are allowed.
+    only the inspectors' moves are allowed. With `only_from`, the case must be in one of
+    those statuses (else 409 invalid_transition).
     """
     current = (await connection.execute(_CURRENT, {"complaint_id": complaint_id})).first()
     if current is None or (as_inspector is not None and current.assignee_id != as_inspector):
@@ -167,6 +248,8 @@ async def transition(
             details={"current_version": current.version, "status": str(status)},
         )
     allowed = states.allowed_moves(status)
+    if only_from is not None and status not in only_from:
+        allowed = frozenset()  # e.g. unmerge: only a duplicate can be unmerged
     if as_inspector is not None:
         allowed &= states.INSPECTOR_MOVES
     if move.to not in allowed:
@@ -211,6 +294,7 @@ async def transition(
         result_code = move.result_code
     if move.to is Status.REOPENED:
         result_code = None
+    unlinked_from = None
     if move.to is Status.DUPLICATE:
         original = (await connection.execute(_ORIGINAL, {"ticket": move.duplicate_of})).first()
         if original is None or original.id == complaint_id:
@@ -218,8 +302,28 @@ async def transition(
                 f"{move.duplicate_of!r} is not another complaint's ticket",
                 details={"duplicate_of": move.duplicate_of},
             )
+        if original.status in (Status.DUPLICATE, Status.CANCELLED):
+            hint = (
+                f": merge into its original {original.original_ticket} instead"
+                if original.status == Status.DUPLICATE
+                else ""
+            )
+            raise InvalidDuplicate(
+                f"{move.duplicate_of} is itself {original.status}{hint}",
+                details={
+                    "duplicate_of": move.duplicate_of,
+                    "status": original.status,
+                    "original": original.original_ticket,
+                },
+            )
         duplicate_of = original.id
         payload["duplicate_of"] = original.id
+        payload["original_ticket"] = move.duplicate_of
+    elif status is Status.DUPLICATE:
+        # Unmerged: the case stands on its own again.
+        unlinked_from = duplicate_of
+        payload["unlinked_from"] = duplicate_of
+        duplicate_of = None
     for field in ("result_code", "referred_to", "reason", "note"):
         value = getattr(move, field)
         if value is not None:
@@ -248,6 +352,17 @@ async def transition(
             f"the case changed meanwhile (now version {latest.version}): read it again",
             details={"current_version": latest.version, "status": latest.status},
         )
+    if move.to is Status.DUPLICATE and duplicate_of is not None:
+        await _linked(connection, complaint_id, duplicate_of, actor=actor, now=now)
+    if unlinked_from is not None:
+        await connection.execute(
+            _NOTE_ON_ORIGINAL,
+            {
+                "original_id": unlinked_from, "type": str(EventType.DUPLICATE_UNLINKED),
+                "actor": actor, "now": now, "complaint_id": complaint_id,
+                "reason": move.reason,
+            },
+        )  # fmt: skip
     return await complaints.get_by_id(connection, complaint_id=complaint_id)
 
 
@@ -293,26 +408,40 @@ _NEAREST = (
         _team.c.district_code == _of_the_case(_complaint.c.district_code),
         (_team.c.categories.is_(None))
         | (_of_the_case(_complaint.c.category_code) == func.any(_team.c.categories)),
+        # The case's own team (the routing rules' choice) when given; else any that fits.
+        bindparam("team", type_=BigInteger).is_(None)
+        | (_inspector.c.team_id == bindparam("team", type_=BigInteger)),
     )
     .order_by(_inspector.c.position.op("<->")(_case_location))
     .limit(bindparam("nearest"))
 )
-_PRIORITY = select(_complaint.c.priority).where(_complaint.c.id == bindparam("complaint_id"))
+_PRIORITY = select(_complaint.c.priority, _complaint.c.team_id).where(
+    _complaint.c.id == bindparam("complaint_id")
+)
 
 
 async def candidates(
     connection: AsyncConnection, *, complaint_id: int, limit: int = 10
 ) -> CandidateList:
-    """On-duty inspectors of teams that work the case's district and category, best first."""
-    priority = (await connection.execute(_PRIORITY, {"complaint_id": complaint_id})).scalar()
-    if priority is None:
+    """On-duty inspectors who can take the case, best first.
+
+    Those of the case's team (routed at intake) when it has one and any of them is on duty
+    with a known position; else those of every team of the district that works the
+    category (`scope` says which).
+    """
+    case = (await connection.execute(_PRIORITY, {"complaint_id": complaint_id})).first()
+    if case is None:
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
         )
+    priority, team = case
     weight = LOAD_WEIGHT[Priority(priority)]
-    rows = await connection.execute(
-        _NEAREST, {"complaint_id": complaint_id, "nearest": NEAREST_CONSIDERED}
-    )
+    params = {"complaint_id": complaint_id, "nearest": NEAREST_CONSIDERED, "team": team}
+    rows = (await connection.execute(_NEAREST, params)).all()
+    scope = CandidateScope.TEAM if team is not None else CandidateScope.DISTRICT
+    if not rows and team is not None:
+        scope = CandidateScope.DISTRICT
+        rows = (await connection.execute(_NEAREST, params | {"team": None})).all()
     ranked = []
     for row in rows:
         eta = row.distance_m / SPEED_M_PER_MIN
@@ -333,6 +462,8 @@ async def candidates(
     return CandidateList(
         complaint_id=complaint_id,
         priority=Priority(priority),
+        team_id=team,
+        scope=scope,
         speed_m_per_min=SPEED_M_PER_MIN,
         minutes_per_open_case=MINUTES_PER_OPEN_CASE,
         load_weight=weight,

@@ -20,7 +20,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.REFERRED: frozenset({S.CLOSED, S.REOPENED}),
     S.CLOSED: frozenset({S.REOPENED}),
     S.REOPENED: frozenset({S.ASSIGNED, S.NEEDS_TRIAGE, S.CANCELLED}),
-    S.DUPLICATE: frozenset({S.REOPENED}),
+    # Unmerged: back to received (dispatched like a new case), or reopened.
+    S.DUPLICATE: frozenset({S.RECEIVED, S.REOPENED}),
     S.CANCELLED: frozenset(),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ def upsert_categories(session: Session, categories: list[dict[str, Any]]) -> int
                 "default_priority": category.get("default_priority", "normal"),
                 "auto_assign": category.get("auto_assign", False),
                 "active": True,
+                # No "dedup": never deduplicated.
+                "dedup_radius_m": category.get("dedup", {}).get("radius_m", 0),
+                "dedup_window": timedelta(hours=category.get("dedup", {}).get("window_hours", 0)),
             },
         )
     return len(categories)
@@ -92,27 +96,62 @@ def upsert_result_codes(session: Session, path: Path = RESULT_CODES_FILE) -> int
     return len(codes)
 
 
-def seed_demo_teams(session: Session, *, inspectors_per_team: int = 3) -> int:
-    """One field team per district and on-duty inspectors inside it, where there are none.
+# A plausible team set of a Seoul district office for on-site complaints: each section
+# works its categories; the field complaints team takes whatever has no section (the
+# fallback rule) and helps everywhere.
+DEMO_TEAMS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("주차단속팀", ("illegal_parking", "vehicle_idling")),
+    ("청소행정팀", ("garbage_uncollected", "illegal_dumping")),
+    ("도로관리팀", ("road_damage", "facility_damage")),
+    ("가로등관리팀", ("street_lamp",)),
+    ("현장민원팀", None),
+)
 
-    Inspectors are named `inspector-<district>-<n>`; their positions are drawn inside the
-    district (seeded, so every run places them alike). The caller commits. Returns how many
-    inspectors were added.
+
+def seed_demo_teams(session: Session, *, inspectors_per_team: int = 3) -> int:
+    """The demo team set in every district, its routing rules, and on-duty inspectors.
+
+    Teams and rules are added where missing (rules already set are kept: an admin may have
+    changed them). Inspectors are added to teams that have none, named
+    `inspector-<district>-<team>-<n>`, placed inside the district (seeded, so every run
+    places them alike). The caller commits. Returns how many inspectors were added.
     """
-    session.execute(
-        text(
-            "INSERT INTO team (district_code, name) SELECT code, '현장민원팀' FROM district"
-            " WHERE retired_at IS NULL ON CONFLICT (district_code, name) DO NOTHING"
+    active = set(session.execute(text("SELECT code FROM category WHERE active")).scalars())
+    for name, categories in DEMO_TEAMS:
+        handled = None if categories is None else [c for c in categories if c in active]
+        if handled == []:
+            continue  # none of its categories here (another city's set)
+        session.execute(
+            text(
+                "INSERT INTO team (district_code, name, categories)"
+                " SELECT code, :name, :categories FROM district WHERE retired_at IS NULL"
+                " ON CONFLICT (district_code, name) DO NOTHING"
+            ),
+            {"name": name, "categories": handled},
         )
-    )
+        # One rule per category the team works; the catch-all team is the fallback.
+        session.execute(
+            text(
+                "INSERT INTO routing_rule (district_code, category_code, team_id, updated_at)"
+                " SELECT t.district_code, c.code, t.id, now()"
+                " FROM team t"
+                " LEFT JOIN unnest(CAST(:categories AS text[])) AS c(code) ON true"
+                " JOIN district d ON d.code = t.district_code AND d.retired_at IS NULL"
+                " WHERE t.name = :name"
+                " ON CONFLICT ON CONSTRAINT uq_routing_rule_district_code_category_code"
+                " DO NOTHING"
+            ),
+            {"name": name, "categories": handled},
+        )
     added = session.execute(
         text(
             """
             INSERT INTO inspector (name, team_id, on_duty, position, position_at)
-            SELECT 'inspector-' || d.code || '-' || p.path[1], t.id, true, p.geom, now()
+            SELECT 'inspector-' || d.code || '-' || t.id || '-' || p.path[1], t.id, true,
+                   p.geom, now()
             FROM team t
-            JOIN district d ON d.code = t.district_code
-            CROSS JOIN LATERAL ST_Dump(ST_GeneratePoints(d.geom, :n, 7)) AS p
+            JOIN district d ON d.code = t.district_code AND d.retired_at IS NULL
+            CROSS JOIN LATERAL ST_Dump(ST_GeneratePoints(d.geom, :n, t.id::integer)) AS p
             WHERE NOT EXISTS (SELECT 1 FROM inspector i WHERE i.team_id = t.id)
             """
         ),

@@ -1,0 +1,1 @@
+"""The administrators' API: teams, routing rules, categories' duplicate settings."""
