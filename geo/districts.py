@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from geoalchemy2.shape import from_shape
-from sqlalchemy import bindparam, delete, exists, func, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
@@ -99,7 +99,11 @@ def load_districts(
 
 
 _district = District.__table__
-_POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
+# SRID and LIMIT written as constants: these compose into the intake statement, whose text
+# must stay short (dispatch_server.complaints.service.INTAKE_SQL_LIMIT).
+_POINT = func.ST_SetSRID(
+    func.ST_MakePoint(bindparam("lon"), bindparam("lat")), literal_column("4326")
+)
 _ACTIVE = _district.c.retired_at.is_(None)
 _COLUMNS = (_district.c.code, _district.c.name_ko, _district.c.name_en)
 # Built once: these run for every complaint, and a prebuilt statement skips SQLAlchemy's
@@ -111,7 +115,7 @@ COVERING_DISTRICT = (
     select(*_COLUMNS)
     .where(_ACTIVE, func.ST_Covers(_district.c.geom, _POINT))
     .order_by(_district.c.code)
-    .limit(1)
+    .limit(literal_column("1"))
 )
 # The active district with code :district_code, in the same shape.
 DISTRICT_BY_CODE = select(*_COLUMNS).where(_ACTIVE, _district.c.code == bindparam("district_code"))

@@ -96,14 +96,19 @@ _DISTRICTS = select(
     func.ST_AsBinary(_district.c.geom),
 ).where(_district.c.retired_at.is_(None))
 
-_ROADS_EXACT = text(
-    "SELECT district_code, name_ko, 1.0 FROM gazetteer_road"
-    " WHERE road_key = :key AND (CAST(:codes AS text[]) IS NULL OR district_code = ANY(:codes))"
-)
 _ROADS_SIMILAR = text(
     "SELECT district_code, name_ko, similarity(road_key, :key) AS score FROM gazetteer_road"
     " WHERE road_key % :key AND (CAST(:codes AS text[]) IS NULL OR district_code = ANY(:codes))"
     " ORDER BY score DESC, district_code, name_ko LIMIT 5"
+)
+# The exact road and its known numbers in one round trip (the common case: a road written
+# right). A road without known numbers comes as one row of NULLs.
+_ROAD_NUMBERS_EXACT = text(
+    "SELECT r.district_code, r.name_ko, a.main_no, a.sub_no, ST_Y(a.location), ST_X(a.location)"
+    " FROM gazetteer_road r LEFT JOIN gazetteer_address a"
+    "  ON a.district_code = r.district_code AND a.road_name = r.name_ko"
+    " WHERE r.road_key = :key"
+    "  AND (CAST(:codes AS text[]) IS NULL OR r.district_code = ANY(:codes))"
 )
 _NUMBERS = text(
     "SELECT district_code, road_name, main_no, sub_no, ST_Y(location), ST_X(location)"
@@ -277,16 +282,24 @@ class GazetteerGeocoder:
         assert parsed.road is not None
         key = road_key(parsed.road)
         params = {"key": key, "codes": codes}
-        roads = await _exact_or_similar(connection, _ROADS_EXACT, _ROADS_SIMILAR, params, params)
-        if not roads:
-            return []
-        numbers = await connection.execute(
-            _NUMBERS,
-            {"roads": sorted({r[1] for r in roads}), "codes": sorted({r[0] for r in roads})},
-        )
         known: dict[tuple[str, str], list[tuple[int, int, float, float]]] = {}
-        for code, road, main_no, sub_no, lat, lon in numbers:
-            known.setdefault((code, road), []).append((main_no, sub_no, lat, lon))
+        exact = (await connection.execute(_ROAD_NUMBERS_EXACT, params)).all()
+        if exact:
+            for code, road, main_no, sub_no, lat, lon in exact:
+                numbers = known.setdefault((code, road), [])
+                if main_no is not None:
+                    numbers.append((main_no, sub_no, lat, lon))
+            roads: Sequence[Any] = [(code, road, 1.0) for code, road in known]
+        else:  # a typo: similar names first, then their numbers
+            roads = await _exact_or_similar(connection, None, _ROADS_SIMILAR, params, params)
+            if not roads:
+                return []
+            numbers_found = await connection.execute(
+                _NUMBERS,
+                {"roads": sorted({r[1] for r in roads}), "codes": sorted({r[0] for r in roads})},
+            )
+            for code, road, main_no, sub_no, lat, lon in numbers_found:
+                known.setdefault((code, road), []).append((main_no, sub_no, lat, lon))
         found = []
         for code, road, score in roads:
             on_road = known.get((code, road), [])

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, delete, nulls_last, select
+from sqlalchemy import ColumnElement, Text, bindparam, delete, literal_column, nulls_last, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -91,7 +91,7 @@ def routed_team(district_code: ColumnElement[Any], category: ColumnElement[Any])
             (_rule.c.category_code == category) | _rule.c.category_code.is_(None),
         )
         .order_by(nulls_last(_rule.c.category_code))
-        .limit(1)
+        .limit(literal_column("1"))  # a constant: this composes into the intake statement
         .scalar_subquery()
     )
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     cast,
     func,
     insert,
-    literal,
+    literal_column,
     select,
     text,
     true,
@@ -74,6 +74,7 @@ _district = District.__table__
 _original = _complaint.alias("original_case")
 # Who links a new complaint to the open case it repeats.
 DEDUP_ACTOR = "system:dedup"
+_DEDUP_ACTOR_SQL = literal_column(f"'{DEDUP_ACTOR}'", type_=Text)
 
 READ_COLUMNS = (
     _complaint.c.id,
@@ -89,10 +90,15 @@ READ_COLUMNS = (
     _complaint.c.team_id,
     _complaint.c.assignee_id,
     _complaint.c.result_code,
-    select(_original.c.ticket)
-    .where(_original.c.id == _complaint.c.duplicate_of)
-    .scalar_subquery()
-    .label("duplicate_of"),
+    # Looked up only for duplicates (a CASE branch's subquery runs only when taken).
+    case(
+        (
+            _complaint.c.duplicate_of.is_not(None),
+            select(_original.c.ticket)
+            .where(_original.c.id == _complaint.c.duplicate_of)
+            .scalar_subquery(),
+        )
+    ).label("duplicate_of"),
     _complaint.c.version,
     _complaint.c.created_at,
     _complaint.c.updated_at,
@@ -161,6 +167,34 @@ def timeline_entry(
     )
 
 
+def _const(value: str | int) -> ColumnElement[Any]:
+    """A constant written into the SQL (names and numbers of ours, never user input).
+
+    Bound parameters would each add a name and a cast to the statement's text, and the
+    intake statement must stay short: see INTAKE_SQL_LIMIT.
+    """
+    if isinstance(value, int):
+        return literal_column(str(value), type_=Integer)
+    assert value.replace("_", "").isalnum(), value
+    return literal_column(f"'{value}'", type_=Text)
+
+
+def _json(*pairs: Any) -> ColumnElement[Any]:
+    """jsonb_build_object(key, value, ...) with the keys written as constants."""
+    args: list[Any] = []
+    for key, value in zip(pairs[::2], pairs[1::2], strict=True):
+        args += [_const(key), value]
+    return func.jsonb_build_object(*args)
+
+
+_POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), _const(4326))
+
+
+def degrees_per_metre(lat: float) -> float:
+    """Degrees per metre at this latitude, generous (the longitude's, the larger) and capped."""
+    return 1.0 / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+
+
 def _duplicate_candidates(category: Any) -> Select[Any]:
     """The case a new complaint duplicates, if any: same category, within the category's
     radius and window, still waiting for its visit; the nearest (then the oldest) wins.
@@ -168,26 +202,33 @@ def _duplicate_candidates(category: Any) -> Select[Any]:
     Point (:lat, :lon), time :now and :dedup (false: the caller asked for a new case) bound.
     """
     c = _complaint.c
-    point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
-    distance = func.ST_Distance(func.geography(c.location), func.geography(point))
     # In degrees, generous at any latitude: lets the partial GIST index find the few near.
-    degrees = category.c.dedup_radius_m / (
-        METRES_PER_DEGREE_LAT * func.greatest(func.cos(func.radians(bindparam("lat"))), 0.01)
-    )
-    return (
-        select(c.id, c.ticket, func.round(cast(distance, Numeric), 1).label("distance_m"))
+    # :degrees_per_m (from Python: degrees_per_metre) keeps the statement's text short.
+    degrees = category.c.dedup_radius_m * bindparam("degrees_per_m")
+    near = (
+        select(
+            c.id,
+            c.ticket,
+            c.created_at,
+            category.c.dedup_radius_m.label("radius"),
+            func.ST_Distance(func.geography(c.location), func.geography(_POINT)).label("d"),
+        )
         .select_from(_complaint.join(category, true()))
         .where(
             bindparam("dedup", type_=Boolean),
-            category.c.dedup_radius_m > 0,
+            category.c.dedup_radius_m > _const(0),
             c.category_code == bindparam("category"),
             # The partial index's own predicate, written the same way.
             text(f"complaint.status IN ({sql_in(AWAITING_VISIT)})"),
-            c.created_at >= bindparam("now", type_=c.created_at.type) - category.c.dedup_window,
-            func.ST_DWithin(c.location, point, degrees),
-            distance <= category.c.dedup_radius_m,
+            c.created_at >= bindparam("now") - category.c.dedup_window,
+            func.ST_DWithin(c.location, _POINT, degrees),
         )
-        .order_by(distance, c.created_at, c.id)
+        .subquery("near")
+    )
+    return (
+        select(near.c.id, near.c.ticket, func.round(cast(near.c.d, Numeric), _const(1)).label("m"))
+        .where(near.c.d <= near.c.radius)
+        .order_by(near.c.d, near.c.created_at, near.c.id)
         .limit(1)
     )
 
@@ -205,7 +246,7 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
     `duplicate_linked` event on the original. One statement is one round trip and atomic by
     itself: the complaint never exists without its events.
     """
-    district = district_query.cte("district_found")
+    district = district_query.cte("d")
     category = (
         select(
             _category.c.default_priority,
@@ -214,44 +255,45 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
             _category.c.dedup_window,
         )
         .where(_category.c.code == bindparam("category"), _category.c.active)
-        .cte("category_found")
+        .cte("k")
     )
-    original = _duplicate_candidates(category).cte("original")
+    original = _duplicate_candidates(category).cte("o")
     numbered = (
         select(
-            func.nextval("complaint_id_seq").label("id"),
+            func.nextval(_const("complaint_id_seq")).label("id"),
             district.c.code,
             category.c.default_priority,
-            routed_team(district.c.code, bindparam("category", type_=Text)).label("team_id"),
+            routed_team(district.c.code, bindparam("category")).label("team_id"),
             original.c.id.label("original_id"),
         )
         .select_from(district.join(category, true()).outerjoin(original, true()))
-        .cte("numbered")
+        .cte("n")
     )
     id_text = cast(numbered.c.id, Text)
+    now = bindparam("now")  # untyped: a timestamptz as psycopg sends it, no cast in the text
     columns = {
         "id": numbered.c.id,
         # YYMMDD- (the day in the city's zone, from Python) + the id, at least six digits.
         "ticket": bindparam("ticket_prefix", type_=Text)
-        + func.lpad(id_text, func.greatest(6, func.length(id_text)), "0"),
+        + func.lpad(id_text, func.greatest(_const(6), func.length(id_text)), _const("0")),
         "category_code": bindparam("category"),
-        "description": bindparam("description", type_=Text),
-        "channel": bindparam("channel", type_=Text),
-        "reporter_phone": bindparam("reporter_phone", type_=Text),
-        "reporter_language": bindparam("reporter_language", type_=Text),
-        "location": func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326),
-        "address": bindparam("address", type_=Text),
+        "description": bindparam("description"),
+        "channel": bindparam("channel"),
+        "reporter_phone": bindparam("reporter_phone"),
+        "reporter_language": bindparam("reporter_language"),
+        "location": _POINT,
+        "address": bindparam("address"),
         "district_code": numbered.c.code,
         "team_id": numbered.c.team_id,
         "duplicate_of": numbered.c.original_id,
         "status": case(
-            (numbered.c.original_id.is_(None), bindparam("status", type_=Text)),
-            else_=literal(str(Status.DUPLICATE)),
+            (numbered.c.original_id.is_(None), _const(str(Status.RECEIVED))),
+            else_=_const(str(Status.DUPLICATE)),
         ),
-        "priority": func.coalesce(bindparam("priority", type_=Text), numbered.c.default_priority),
-        "version": literal(1),
-        "created_at": bindparam("now", type_=_complaint.c.created_at.type),
-        "updated_at": bindparam("now", type_=_complaint.c.created_at.type),
+        "priority": func.coalesce(bindparam("priority"), numbered.c.default_priority),
+        "version": _const(1),
+        "created_at": now,
+        "updated_at": now,
     }
     stored = (
         insert(_complaint)
@@ -264,52 +306,47 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
             _complaint.c.status,
             _complaint.c.team_id,
         )  # fmt: skip
-        .cte("stored")
+        .cte("s")
     )
-    received = func.jsonb_build_object(
-        "channel", bindparam("channel"), "category", bindparam("category"),
+    received = _json(
+        "channel", bindparam("channel", type_=Text), "category", bindparam("category", type_=Text),
         "district", stored.c.district_code,
     ).op("||")(bindparam("received_details", type_=JSONB))  # fmt: skip
     linked = stored.join(original, true())
     entries = union_all(
         select(
-            literal(1).label("n"), stored.c.id.label("complaint_id"),
-            bindparam("event_type", type_=Text).label("type"),
+            _const(1).label("n"), stored.c.id.label("complaint_id"),
+            _const(str(EventType.RECEIVED)).label("type"),
             bindparam("actor", type_=Text).label("actor"), received.label("payload"),
         ),
         # The new case becomes the original's duplicate (the dedup's own move).
         select(
-            literal(2), stored.c.id, literal(str(Status.DUPLICATE)), literal(DEDUP_ACTOR),
-            func.jsonb_build_object(
-                "from", str(Status.RECEIVED), "duplicate_of", original.c.id,
-                "original_ticket", original.c.ticket, "distance_m", original.c.distance_m,
+            _const(2), stored.c.id, _const(str(Status.DUPLICATE)), _DEDUP_ACTOR_SQL,
+            _json(
+                "from", _const(str(Status.RECEIVED)), "duplicate_of", original.c.id,
+                "original_ticket", original.c.ticket, "distance_m", original.c.m,
             ),
         ).select_from(linked),
         # The original hears of it: its reporter count and the console's map change.
         select(
-            literal(3), original.c.id, literal(str(EventType.DUPLICATE_LINKED)),
-            literal(DEDUP_ACTOR),
-            func.jsonb_build_object(
+            _const(3), original.c.id, _const(str(EventType.DUPLICATE_LINKED)),
+            _DEDUP_ACTOR_SQL,
+            _json(
                 "duplicate_id", stored.c.id, "duplicate_ticket", stored.c.ticket,
-                "distance_m", original.c.distance_m,
+                "distance_m", original.c.m,
             ),
         ).select_from(linked),
-    ).subquery("entries")  # fmt: skip
+    ).subquery("e")  # fmt: skip
     events = (
         insert(_event)
         .from_select(
             ["complaint_id", "type", "actor", "at", "payload"],
             select(
-                entries.c.complaint_id,
-                entries.c.type,
-                entries.c.actor,
-                bindparam("now", type_=_event.c.at.type),
-                entries.c.payload,
+                entries.c.complaint_id, entries.c.type, entries.c.actor, now, entries.c.payload
             ).order_by(entries.c.n),  # ids in this order: received, then duplicate
         )
-        .cte("events")
+        .cte("ev")
     )
-    one_row = select(literal(1).label("one")).subquery("one_row")
     return (
         select(
             district.c.code,
@@ -323,17 +360,25 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
             stored.c.status,
             stored.c.team_id,
             original.c.ticket,
-            original.c.distance_m,
+            original.c.m,
         )
         .select_from(
-            one_row.outerjoin(district, true())
+            select(_const(1).label("one"))
+            .subquery("r")
+            .outerjoin(district, true())
             .outerjoin(category, true())
             .outerjoin(stored, true())
-            .outerjoin(original, stored.c.status == str(Status.DUPLICATE))
+            .outerjoin(original, stored.c.status == _const(str(Status.DUPLICATE)))
         )
         .add_cte(events)
     )
 
+
+# psycopg converts a query's %(name)s placeholders once per distinct text, but only for texts
+# up to this length (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); past it, every execution
+# parses the text again: ~1 ms of CPU for the intake statement, a third of a POST's.
+# tests/test_intake_api.py keeps the intake statements under it.
+INTAKE_SQL_LIMIT = 4096
 
 # Built once (intake runs them for every complaint): by the point, and by a district code
 # for the points that only the boundary tolerance places.
@@ -375,12 +420,11 @@ async def create(
             "reporter_phone": reporter_phone,
             "reporter_language": str(language),
             "address": place.address,
-            "status": str(Status.RECEIVED),
             "priority": str(data.priority) if data.priority else None,
             "now": now,
-            "event_type": str(EventType.RECEIVED),
             "actor": actor,
             "dedup": data.link_duplicates,
+            "degrees_per_m": degrees_per_metre(place.lat),
             "received_details": details or {},
         },
     )
@@ -685,7 +729,7 @@ async def nearby(
     statement = _NEARBY
     if category is not None:
         statement = statement.where(_complaint.c.category_code == category)
-    degrees = radius / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+    degrees = radius * degrees_per_metre(lat)
     rows = await connection.execute(
         statement, {"lat": lat, "lon": lon, "degrees": degrees, "radius_m": radius}
     )
