@@ -21,6 +21,15 @@ from geo.models import District
 METRES_PER_DEGREE_LAT = 111_320.0
 
 
+def degrees_per_metre(lat: float) -> float:
+    """Degrees per metre at this latitude: the longitude's (the larger), capped near the poles.
+
+    For index-friendly prefilters in degrees (`ST_DWithin` on geometry), generous at any
+    latitude; the exact test is then done in metres.
+    """
+    return 1.0 / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+
+
 @dataclass(frozen=True)
 class DistrictRef:
     """The identity of a district as the API shows it."""
@@ -141,7 +150,7 @@ async def locate(
     """
     row = (await connection.execute(COVERING_DISTRICT, {"lat": lat, "lon": lon})).first()
     if row is None and tolerance_m > 0:
-        degrees = tolerance_m / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+        degrees = tolerance_m * degrees_per_metre(lat)
         nearest = await connection.execute(
             _NEAREST_WITHIN, {"lat": lat, "lon": lon, "degrees": degrees, "metres": tolerance_m}
         )

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatch_server.complaints.models import Category
 from dispatch_server.dispatch.models import Team
 from dispatch_server.errors import Invalid, NotFound
-from geo.models import District, RoutingRule
+from geo.districts import DISTRICT_BY_CODE
+from geo.models import RoutingRule
 
 # How a fallback rule is written where a category code is expected (CLI, URLs).
 FALLBACK = "*"
@@ -29,7 +30,6 @@ FALLBACK = "*"
 _rule = RoutingRule.__table__
 _team = Team.__table__
 _category = Category.__table__
-_district = District.__table__
 
 
 class UnknownRoutingTarget(Invalid):
@@ -132,13 +132,7 @@ async def _check(
     connection: AsyncConnection, *, district: str, category: str | None, team_id: int | None
 ) -> None:
     """UnknownRoutingTarget unless the district, category and team exist and fit."""
-    found = (
-        await connection.execute(
-            select(_district.c.code).where(
-                _district.c.code == district, _district.c.retired_at.is_(None)
-            )
-        )
-    ).first()
+    found = (await connection.execute(DISTRICT_BY_CODE, {"district_code": district})).first()
     if found is None:
         raise UnknownRoutingTarget(
             f"no district has code {district!r}", details={"district": district}

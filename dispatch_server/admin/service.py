@@ -18,12 +18,11 @@ from dispatch_server.complaints.exceptions import UnknownCategory
 from dispatch_server.complaints.models import Category
 from dispatch_server.dispatch.models import Inspector, Team
 from dispatch_server.errors import Conflict, Invalid
-from geo.models import District
+from geo.districts import DISTRICT_BY_CODE
 
 _team = Team.__table__
 _inspector = Inspector.__table__
 _category = Category.__table__
-_district = District.__table__
 
 
 class TeamExists(Conflict):
@@ -73,11 +72,7 @@ async def list_teams(connection: AsyncConnection, *, district: str | None = None
 async def create_team(connection: AsyncConnection, team: TeamCreate) -> TeamRead:
     """Add a team to a district; the caller commits."""
     district = (
-        await connection.execute(
-            select(_district.c.code).where(
-                _district.c.code == team.district, _district.c.retired_at.is_(None)
-            )
-        )
+        await connection.execute(DISTRICT_BY_CODE, {"district_code": team.district})
     ).first()
     if district is None:
         raise InvalidTeam(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -63,7 +62,7 @@ from dispatch_server.complaints.schemas import (
 )
 from dispatch_server.complaints.tickets import looks_like_ticket, ticket_prefix
 from dispatch_server.phones import PhoneRejected, mask_phone, normalize_phone
-from geo.districts import COVERING_DISTRICT, DISTRICT_BY_CODE, METRES_PER_DEGREE_LAT
+from geo.districts import COVERING_DISTRICT, DISTRICT_BY_CODE, degrees_per_metre
 from geo.models import District
 from geo.routing import routed_team
 
@@ -188,11 +187,6 @@ def _json(*pairs: Any) -> ColumnElement[Any]:
 
 
 _POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), _const(4326))
-
-
-def degrees_per_metre(lat: float) -> float:
-    """Degrees per metre at this latitude, generous (the longitude's, the larger) and capped."""
-    return 1.0 / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
 
 
 def _duplicate_candidates(category: Any) -> Select[Any]:
@@ -680,24 +674,24 @@ _FILTERS = (
 
 NEARBY_DEFAULT_RADIUS_M = 100.0
 NEARBY_LIMIT = 20
-_near_point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
-_near_distance = func.ST_Distance(
-    func.geography(_complaint.c.location), func.geography(_near_point)
-)
+_near_distance = func.ST_Distance(func.geography(_complaint.c.location), func.geography(_POINT))
 _NEARBY = (
     select(*READ_COLUMNS, _near_distance.label("distance_m"))
     .select_from(READ_FROM)
     .where(
         _complaint.c.status.not_in([str(s) for s in sorted(FINAL_STATUSES)]),
-        func.ST_DWithin(_complaint.c.location, _near_point, bindparam("degrees")),
+        func.ST_DWithin(_complaint.c.location, _POINT, bindparam("degrees")),
         _near_distance <= bindparam("radius_m"),
     )
     .order_by(_near_distance, _complaint.c.created_at, _complaint.c.id)
     .limit(NEARBY_LIMIT)
 )
+_NEARBY_OF_CATEGORY = _NEARBY.where(_complaint.c.category_code == bindparam("category"))
 _DEDUP_OF = select(_category.c.dedup_radius_m, _category.c.dedup_window).where(
     _category.c.code == bindparam("category")
 )
+# The case intake would link a new complaint of :category at the point to: intake's own rule.
+_WOULD_LINK = _duplicate_candidates(_DEDUP_OF.cte("k"))
 
 
 async def nearby(
@@ -726,28 +720,20 @@ async def nearby(
     if radius is None:
         radius = float(rule.dedup_radius_m) if rule and rule.dedup_radius_m > 0 else None
         radius = radius or NEARBY_DEFAULT_RADIUS_M
-    statement = _NEARBY
+    params = {
+        "lat": lat, "lon": lon, "category": category, "now": now, "dedup": True,
+        "degrees_per_m": degrees_per_metre(lat), "degrees": radius * degrees_per_metre(lat),
+        "radius_m": radius,
+    }  # fmt: skip
+    linked_id = None
     if category is not None:
-        statement = statement.where(_complaint.c.category_code == category)
-    degrees = radius * degrees_per_metre(lat)
-    rows = await connection.execute(
-        statement, {"lat": lat, "lon": lon, "degrees": degrees, "radius_m": radius}
-    )
+        linked_id = (await connection.execute(_WOULD_LINK, params)).scalar()
+    statement = _NEARBY if category is None else _NEARBY_OF_CATEGORY
     cases: list[dict[str, Any]] = []
-    linked = False
-    for row in rows:
+    for row in await connection.execute(statement, params):
         item = row_as_dict(row[: len(READ_COLUMNS)])
         del item["reporter"]
-        distance = float(row.distance_m)
-        item["distance_m"] = round(distance, 1)
-        item["would_link"] = False
-        if (
-            rule is not None and not linked and rule.dedup_radius_m > 0
-            and distance <= rule.dedup_radius_m
-            and item["status"] in {str(s) for s in AWAITING_VISIT}
-            and item["created_at"] >= now - rule.dedup_window
-        ):  # fmt: skip
-            # The nearest such case is the one intake would link a new complaint to.
-            item["would_link"] = linked = True
+        item["distance_m"] = round(float(row.distance_m), 1)
+        item["would_link"] = item["id"] == linked_id
         cases.append(item)
     return {"radius_m": radius, "category": category, "cases": cases}

@@ -13,7 +13,7 @@ from dispatch_server.attachments.schemas import PhotoList
 from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.constants import Status
 from dispatch_server.complaints.schemas import ComplaintRead
-from dispatch_server.deps import ContextDep, require_json
+from dispatch_server.deps import AppContext, ContextDep, require_json
 from dispatch_server.dispatch import flows, service
 from dispatch_server.dispatch.schemas import (
     CandidateList,
@@ -33,6 +33,33 @@ from dispatch_server.live.service import Scope
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses=ERROR_RESPONSES)
 
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        pattern=idempotency.KEY_PATTERN,
+        description="sent again with the same body, the move is made once and the first "
+        "answer returned; with another body: 422",
+    ),
+]
+
+
+async def _move(
+    ctx: AppContext,
+    request: Request,
+    complaint_id: int,
+    move: TransitionRequest,
+    key: str | None,
+    only_from: frozenset[Status] | None = None,
+) -> Response:
+    """Make a dispatcher's move once per Idempotency-Key; the answer as stored."""
+    # Until accounts arrive (issue 6) the actor is the API itself.
+    result = await flows.move_once(
+        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor="dispatch-api",
+        scope=f"POST {request.url.path}", key=key, only_from=only_from,
+    )  # fmt: skip
+    return Response(result.answer, result.status_code, media_type="application/json")
+
+
 @router.post(
     "/complaints/{complaint_id}/transitions",
     dependencies=[Depends(require_json)],
@@ -45,37 +72,10 @@ async def move_complaint(
     move: TransitionRequest,
     request: Request,
     ctx: ContextDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            pattern=idempotency.KEY_PATTERN,
-            description="sent again with the same body, the move is made once and the "
-            "first answer returned; with another body: 422",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Apply one move of the state machine; 409 lists the allowed moves or the new version."""
-    # Until accounts arrive (issue 6) the actor is the API itself.
-    result = await flows.move_once(
-        ctx.transaction,
-        ctx.clock,
-        complaint_id=complaint_id,
-        move=move,
-        actor="dispatch-api",
-        scope=f"POST {request.url.path}",
-        key=idempotency_key,
-    )
-    return Response(result.answer, result.status_code, media_type="application/json")
-
-
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        pattern=idempotency.KEY_PATTERN,
-        description="sent again with the same body, the move is made once and the first "
-        "answer returned; with another body: 422",
-    ),
-]
+    return await _move(ctx, request, complaint_id, move, idempotency_key)
 
 
 @router.post(
@@ -97,11 +97,7 @@ async def merge_complaint(
     move = TransitionRequest(
         to=Status.DUPLICATE, version=merge.version, duplicate_of=merge.into, reason=merge.reason
     )
-    result = await flows.move_once(
-        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor="dispatch-api",
-        scope=f"POST {request.url.path}", key=idempotency_key,
-    )  # fmt: skip
-    return Response(result.answer, result.status_code, media_type="application/json")
+    return await _move(ctx, request, complaint_id, move, idempotency_key)
 
 
 @router.post(
@@ -120,12 +116,9 @@ async def unmerge_complaint(
 ) -> Response:
     """The duplicate moves back to `received` (an event on it and on its former original)."""
     move = TransitionRequest(to=Status.RECEIVED, version=unmerge.version, reason=unmerge.reason)
-    result = await flows.move_once(
-        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor="dispatch-api",
-        scope=f"POST {request.url.path}", key=idempotency_key,
-        only_from=frozenset({Status.DUPLICATE}),
-    )  # fmt: skip
-    return Response(result.answer, result.status_code, media_type="application/json")
+    return await _move(
+        ctx, request, complaint_id, move, idempotency_key, only_from=frozenset({Status.DUPLICATE})
+    )
 
 
 @router.get(
