@@ -166,6 +166,7 @@ def seed_demo(
         SEOUL_DISTRICTS,
         read_categories,
         seed_demo_teams,
+        seed_sla,
         upsert_categories,
         upsert_result_codes,
     )
@@ -196,6 +197,13 @@ def seed_demo(
         f" {added} demo inspectors added"
     )
     load_seoul_gazetteer()
+    with get_sessionmaker()() as session:
+        sla = seed_sla(session, timezone=get_settings().timezone, now=SystemClock().now())
+        session.commit()
+    console.print(
+        f"SLA: {sla.calendars} calendars and {sla.policies} policies added,"
+        f" {sla.holidays} public holidays loaded"
+    )
 
 
 def load_seoul_gazetteer() -> None:

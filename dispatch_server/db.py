@@ -101,3 +101,5 @@ def load_all_models() -> None:
     import dispatch_server.idempotency  # noqa: F401
     import dispatch_server.live.models  # noqa: F401
     import geo.models  # noqa: F401
+    import notifications.models  # noqa: F401
+    import sla.models  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from dispatch_server.dispatch.models import ResultCode
 
 CATEGORIES_FILE = Path(__file__).with_name("categories.json")
 RESULT_CODES_FILE = Path(__file__).with_name("result_codes.json")
+SLA_FILE = Path(__file__).with_name("sla.json")
 
 
 @dataclass(frozen=True)
@@ -158,3 +159,65 @@ def seed_demo_teams(session: Session, *, inspectors_per_team: int = 3) -> int:
         {"n": inspectors_per_team},
     )
     return added.rowcount
+
+
+@dataclass(frozen=True)
+class SlaSeeded:
+    """What the SLA seed added."""
+
+    calendars: int
+    holidays: int
+    policies: int
+
+
+def seed_sla(session: Session, *, timezone: str, now: datetime, path: Path = SLA_FILE) -> SlaSeeded:
+    """The demo's calendars (in the city's zone) and policies, where missing; the caller commits.
+
+    Calendars and policies already there are kept (an admin may have changed them); the
+    holidays of last year, this year and next year are (re)loaded from the country's data.
+    """
+    from zoneinfo import ZoneInfo
+
+    from sla import policies
+    from sla.schemas import CalendarSet, Kind, PolicySet
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    existing = set(session.execute(text("SELECT code FROM sla_calendar")).scalars())
+    calendars = holidays = added = 0
+    year = now.astimezone(ZoneInfo(timezone)).year
+    for calendar in data["calendars"]:
+        code = calendar["code"]
+        if code not in existing:
+            spec = CalendarSet(
+                name=calendar["name"],
+                timezone=timezone,
+                always_open=calendar["always_open"],
+                hours=calendar["hours"],
+            )
+            policies.check_calendar(spec)
+            for statement in policies.calendar_rows(code, spec, now=now):
+                session.execute(statement)
+            calendars += 1
+        country = calendar.get("holidays_country")
+        if country:
+            found = policies.country_holidays(country, range(year - 1, year + 2))
+            statement = policies.holiday_rows(code, found)
+            if statement is not None:
+                session.execute(statement)
+            holidays += len(found)
+    active = set(session.execute(text("SELECT code FROM category WHERE active")).scalars())
+    for policy in data["policies"]:
+        if policy["category"] not in active:
+            continue  # another city's category set
+        statement = policies.policy_upsert(
+            category=policy["category"],
+            priority=policy.get("priority"),
+            kind=Kind(policy["kind"]),
+            policy=PolicySet.model_validate(
+                {k: v for k, v in policy.items() if k not in ("category", "priority", "kind")}
+            ),
+            now=now,
+            replace=False,
+        )
+        added += len(session.execute(statement).all())
+    return SlaSeeded(calendars=calendars, holidays=holidays, policies=added)
