@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from dispatch_server import database
+from dispatch_server.cli_sla import sla_app, worker
 from dispatch_server.clock import SystemClock
 from dispatch_server.config import get_settings
 from dispatch_server.errors import DomainError
@@ -33,6 +34,8 @@ routing_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(routing_app, name="routing")
+app.add_typer(sla_app, name="sla")
+app.command("worker")(worker)
 console = Console()
 
 

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     housekeeping_seconds: float = Field(default=600.0, gt=0)
     live_event_retention_hours: float = Field(default=24.0, gt=0)
     idempotency_retention_hours: float = Field(default=72.0, gt=0)
+    # The SLA sweep: how often it looks for due steps, how many clocks one transaction takes,
+    # and whether `dasan serve` runs it (each server process does; they share the work).
+    sla_sweep_seconds: float = Field(default=15.0, gt=0)
+    sla_sweep_batch: int = Field(default=5000, gt=0, le=100_000)
+    sla_sweep_in_serve: bool = True
 
     @property
     def database_name(self) -> str:

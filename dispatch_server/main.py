@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from dispatch_server import health, housekeeping
 from dispatch_server.admin.router import router as admin_router
+from dispatch_server.admin.sla_router import router as sla_admin_router
 from dispatch_server.attachments.storage import DiskStore
 from dispatch_server.clock import Clock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
@@ -26,7 +27,9 @@ from dispatch_server.field.router import router as field_router
 from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
+from dispatch_server.stats.router import router as stats_router
 from geo.geocoder import GazetteerGeocoder
+from sla.scheduler import make_scheduler
 
 
 def create_app(
@@ -52,13 +55,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Housekeeping runs in the real server only (tests call housekeeping.run_once).
-        chores = None
+        # Housekeeping and the SLA sweep run in the real server only (tests call them).
+        chores = scheduler = None
         if engine is not None:
             chores = asyncio.create_task(
                 housekeeping.run_forever(transaction, settings=settings, clock=the_clock)
             )
+            if settings.sla_sweep_in_serve:
+                scheduler = make_scheduler(transaction, clock=the_clock, settings=settings)
+                scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         if chores is not None:
             chores.cancel()
             with suppress(asyncio.CancelledError):
@@ -93,4 +101,6 @@ def create_app(
     app.include_router(field_router)
     app.include_router(geocoding_router)
     app.include_router(admin_router)
+    app.include_router(sla_admin_router)
+    app.include_router(stats_router)
     return app

@@ -32,6 +32,7 @@ from dispatch_server.main import create_app
 from dispatch_server.seed import (
     SEOUL_DISTRICTS,
     read_categories,
+    seed_sla,
     upsert_categories,
     upsert_result_codes,
 )
@@ -92,6 +93,7 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
         report = GazetteerReport()
         addresses = read_addresses(shared / SEOUL_GAZETTEER.addresses, report)
         load_gazetteer(session, addresses, read_dongs(SEOUL_GAZETTEER, shared, report), report)
+        seed_sla(session, timezone="Asia/Seoul", now=FROZEN_AT)
         session.commit()
     engine.dispose()
     return TEST_URL
@@ -100,7 +102,7 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
 # Copies of the seeded database for tests that commit (a server process, the CLI). They are
 # made together before anything else connects: PostgreSQL copies a template database only
 # while nobody is connected to it.
-COPIES = ("cli", "server", "migrations", "atomic", "stream", "routing")
+COPIES = ("cli", "server", "migrations", "atomic", "stream", "routing", "sla")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch.flows import auto_assign
 from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
+from sla import timers
+from sla.schemas import ComplaintSla
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=ERROR_RESPONSES)
 
@@ -107,6 +109,14 @@ async def complaint_timeline(ticket: str, ctx: ContextDep) -> Timeline:
     """Every event of the case: received, each move with who, when and why."""
     async with ctx.autocommit() as connection:
         return await service.timeline(connection, ticket=ticket)
+
+
+@router.get("/{ticket}/sla", summary="A complaint's SLA clocks and its expected_datetime")
+async def complaint_sla(ticket: str, ctx: ContextDep) -> ComplaintSla:
+    """Assign, arrive and resolve clocks (those its policy has); `expected_datetime` is the
+    resolve clock's due time."""
+    async with ctx.autocommit() as connection:
+        return await timers.complaint_sla(connection, ticket=ticket)
 
 
 @router.get(

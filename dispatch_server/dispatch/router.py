@@ -29,6 +29,8 @@ from dispatch_server.live.router import (
     open_stream,
 )
 from dispatch_server.live.service import Scope
+from sla import timers
+from sla.schemas import ComplaintSla, PauseRequest, ResumeRequest
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses=ERROR_RESPONSES)
 
@@ -119,6 +121,73 @@ async def unmerge_complaint(
     return await _move(
         ctx, request, complaint_id, move, idempotency_key, only_from=frozenset({Status.DUPLICATE})
     )
+
+
+async def _clocks(
+    ctx: AppContext,
+    request: Request,
+    complaint_id: int,
+    body: PauseRequest | ResumeRequest,
+    key: str | None,
+) -> Response:
+    """Pause or resume a case's clocks once per Idempotency-Key; the clocks after it."""
+    async with ctx.transaction() as connection:
+
+        async def act() -> bytes:
+            now = ctx.clock.now()
+            if isinstance(body, PauseRequest):
+                await timers.pause(
+                    connection, complaint_id=complaint_id, request=body, actor="dispatch-api",
+                    now=now,
+                )  # fmt: skip
+            else:
+                await timers.resume(
+                    connection, complaint_id=complaint_id, note=body.note, actor="dispatch-api",
+                    now=now,
+                )  # fmt: skip
+            case = await complaints.get_by_id(connection, complaint_id=complaint_id)
+            clocks = await timers.complaint_sla(connection, ticket=case.ticket)
+            return clocks.model_dump_json().encode()
+
+        result = await idempotency.once(
+            connection, scope=f"POST {request.url.path}", key=key,
+            request_body=body.model_dump_json().encode(), now=ctx.clock.now(), action=act,
+        )  # fmt: skip
+    return Response(result.answer, result.status_code, media_type="application/json")
+
+
+@router.post(
+    "/complaints/{complaint_id}/sla/pause",
+    dependencies=[Depends(require_json)],
+    response_model=ComplaintSla,
+    summary="Pause a case's running SLA clocks (waiting for the citizen or another agency)",
+)
+async def pause_clocks(
+    complaint_id: int,
+    pause: PauseRequest,
+    request: Request,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """The working time left is kept; 409 no_clock_to_move when no clock is running."""
+    return await _clocks(ctx, request, complaint_id, pause, idempotency_key)
+
+
+@router.post(
+    "/complaints/{complaint_id}/sla/resume",
+    dependencies=[Depends(require_json)],
+    response_model=ComplaintSla,
+    summary="Resume a case's paused SLA clocks (due times move by the working time paused)",
+)
+async def resume_clocks(
+    complaint_id: int,
+    resume: ResumeRequest,
+    request: Request,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """409 no_clock_to_move when no clock is paused."""
+    return await _clocks(ctx, request, complaint_id, resume, idempotency_key)
 
 
 @router.get(

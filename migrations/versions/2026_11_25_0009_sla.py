@@ -355,9 +355,9 @@ BEGIN
     WHEN 'on_site' THEN
         PERFORM sla_finish(NEW.complaint_id, ARRAY['assign', 'arrive'], 'stopped', NEW.at);
     WHEN 'resolved', 'unresolved', 'referred' THEN
-        PERFORM sla_finish(NEW.complaint_id, every, 'stopped', NEW.at);
+        PERFORM sla_finish(NEW.complaint_id, all_kinds, 'stopped', NEW.at);
     WHEN 'cancelled', 'duplicate', 'closed' THEN
-        PERFORM sla_finish(NEW.complaint_id, every, 'cancelled', NEW.at);
+        PERFORM sla_finish(NEW.complaint_id, all_kinds, 'cancelled', NEW.at);
     WHEN 'sla_paused' THEN
         PERFORM sla_pause(NEW.complaint_id, NEW.at);
     WHEN 'sla_resumed' THEN

@@ -1,0 +1,61 @@
+"""The sweep on a timer: an APScheduler (3.x) job, in `dasan serve` and in `dasan worker`.
+
+Every process may run it: the sweep's claim (`FOR UPDATE SKIP LOCKED`) shares the due
+clocks out, so a step is taken once however many processes sweep. The job starts at once
+(catching up whatever fell due while nothing ran), then every `sla_sweep_seconds`; a
+sweep still running when the next is due is not started twice (max_instances=1), and runs
+missed while the process was busy collapse into one (coalesce).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from dispatch_server.clock import Clock
+from dispatch_server.config import Settings
+from dispatch_server.db import AsyncConnectable
+from sla.sweep import SweepReport, sweep
+
+logger = logging.getLogger(__name__)
+
+JOB_ID = "sla-sweep"
+
+
+async def sweep_now(
+    transaction: Callable[[], AsyncConnectable], *, clock: Clock, settings: Settings
+) -> SweepReport | None:
+    """One sweep at the clock's time; a failure is logged and retried by the next run."""
+    try:
+        report = await sweep(transaction, now=clock.now(), batch=settings.sla_sweep_batch)
+    except Exception:
+        logger.exception("SLA sweep failed; the next run retries")
+        return None
+    if report.steps:
+        logger.info(
+            "SLA sweep: %d steps on %d clocks, %d messages, %d re-routed",
+            report.steps, report.claimed, report.messages, len(report.rerouted),
+        )  # fmt: skip
+    return report
+
+
+def make_scheduler(
+    transaction: Callable[[], AsyncConnectable], *, clock: Clock, settings: Settings
+) -> AsyncIOScheduler:
+    """A scheduler (not yet started) with the sweep job; start it inside a running loop."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(
+        sweep_now,
+        "interval",
+        seconds=settings.sla_sweep_seconds,
+        kwargs={"transaction": transaction, "clock": clock, "settings": settings},
+        id=JOB_ID,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=clock.now(),
+    )
+    return scheduler

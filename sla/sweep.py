@@ -1,0 +1,148 @@
+"""The sweep: every escalation step that is due, taken exactly once, in any number of processes.
+
+One statement per batch claims due clocks with `FOR UPDATE SKIP LOCKED` (a clock another
+process holds is left to it), writes a timeline entry and an outbox message for every step
+now due, and raises the clock's level, all in the claiming transaction. A clock whose
+warning, breach and supervisor step all passed during a downtime gets each of the three
+once, in order; a step already taken is never taken again (the level says so).
+
+Steps: 1 warning (to the assignee, or the district's dispatchers when nobody has the case),
+2 breach (dispatchers), 3 supervisor (the district's supervisors). A breach of an assign or
+arrive clock whose policy says so re-routes the case to its next candidate inspector.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatch_server.db import AsyncConnectable
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:sla"
+STEP_EVENTS = {1: "sla_warning", 2: "sla_breached", 3: "sla_escalated"}
+DEFAULT_BATCH = 5000
+
+_STEP = text(
+    """
+WITH due AS (
+    SELECT t.id, t.complaint_id, t.kind, t.level, t.cycle, t.warn_at, t.due_at,
+           t.escalate_at, t.reroute_on_breach
+    FROM sla_timer t
+    WHERE t.next_step_at <= :now
+    ORDER BY t.next_step_at
+    LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+), steps AS (
+    SELECT due.*, s.step, s.step_at,
+           CASE WHEN s.step = 1 AND c.assignee_id IS NOT NULL THEN 'inspector:' || c.assignee_id
+                WHEN s.step = 3 THEN 'supervisors:' || c.district_code
+                ELSE 'dispatchers:' || c.district_code END AS recipient
+    FROM due
+    JOIN complaint c ON c.id = due.complaint_id
+    CROSS JOIN LATERAL (VALUES (1, due.warn_at), (2, due.due_at), (3, due.escalate_at))
+        AS s(step, step_at)
+    WHERE s.step > due.level AND s.step_at <= :now
+), events AS (
+    INSERT INTO complaint_event (complaint_id, type, actor, at, payload)
+    SELECT complaint_id,
+           CASE step WHEN 1 THEN 'sla_warning' WHEN 2 THEN 'sla_breached'
+                     ELSE 'sla_escalated' END,
+           :actor, :now,
+           jsonb_build_object('kind', kind, 'level', step, 'timer_id', id, 'cycle', cycle,
+                              'step_at', api_time(step_at), 'due_at', api_time(due_at),
+                              'recipient', recipient)
+    FROM steps
+    ORDER BY complaint_id, kind, step
+    RETURNING id, complaint_id, type, payload
+), messages AS (
+    INSERT INTO outbox_message (complaint_id, event_id, channel, recipient, template, language,
+                                payload, idempotency_key, next_attempt_at, created_at)
+    SELECT e.complaint_id, e.id, 'push', e.payload ->> 'recipient', e.type, 'ko', e.payload,
+           -- One message per step of a clock's cycle: a second take of a step would collide.
+           format('sla:%s:%s:%s:%s:push', e.payload ->> 'timer_id', e.payload ->> 'cycle',
+                  e.payload ->> 'level', e.payload ->> 'recipient'),
+           :now, :now
+    FROM events e
+    RETURNING id
+), raised AS (
+    UPDATE sla_timer t SET
+        level = m.top,
+        warned_at = CASE WHEN m.top >= 1 AND t.warned_at IS NULL THEN :now ELSE t.warned_at END,
+        breached_at = CASE WHEN m.top >= 2 AND t.breached_at IS NULL THEN :now
+                           ELSE t.breached_at END,
+        escalated_at = CASE WHEN m.top >= 3 THEN :now ELSE t.escalated_at END
+    FROM (SELECT id, max(step) AS top FROM steps GROUP BY id) m
+    WHERE t.id = m.id
+    RETURNING t.id
+)
+SELECT
+    (SELECT count(*) FROM due) AS claimed,
+    (SELECT count(*) FROM events) AS steps,
+    (SELECT count(*) FROM messages) AS messages,
+    (SELECT count(*) FROM raised) AS raised,
+    (SELECT coalesce(array_agg(DISTINCT complaint_id), '{}') FROM steps
+     WHERE step = 2 AND reroute_on_breach) AS reroute
+"""
+).bindparams(bindparam("actor", value=ACTOR))
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    claimed: int = 0
+    steps: int = 0
+    messages: int = 0
+    rerouted: list[int] = field(default_factory=list)
+    batches: int = 0
+
+
+async def step_batch(
+    connection: AsyncConnection, *, now: datetime, batch: int = DEFAULT_BATCH
+) -> tuple[int, int, int, list[int]]:
+    """Take the steps of up to `batch` due clocks in the caller's transaction.
+
+    Returns (clocks claimed, steps taken, messages written, cases to re-route).
+    """
+    row = (await connection.execute(_STEP, {"now": now, "batch": batch})).one()
+    return row.claimed, row.steps, row.messages, sorted(row.reroute)
+
+
+async def sweep(
+    transaction: Callable[[], AsyncConnectable],
+    *,
+    now: datetime,
+    batch: int = DEFAULT_BATCH,
+    reroute: Callable[[AsyncConnection, int, datetime], object] | None = None,
+) -> SweepReport:
+    """Take every step due at `now`, a transaction per batch, until none is left.
+
+    `reroute(connection, complaint_id, now)` (awaitable) re-routes a breached case inside
+    the batch's transaction; by default `sla.reroute.reroute`.
+    """
+    if reroute is None:
+        from sla.reroute import reroute as default_reroute
+
+        reroute = default_reroute
+    report = SweepReport()
+    while True:
+        async with transaction() as connection:
+            claimed, steps, messages, to_reroute = await step_batch(
+                connection, now=now, batch=batch
+            )
+            for complaint_id in to_reroute:
+                if await reroute(connection, complaint_id, now):  # type: ignore[misc]
+                    report.rerouted.append(complaint_id)
+        report.batches += 1
+        report.claimed += claimed
+        report.steps += steps
+        report.messages += messages
+        if claimed < batch:
+            return report
