@@ -86,7 +86,9 @@ async def test_seoul_office_hours(
         ("2026-12-24T17:30+09:00", 1 * H, "2026-12-24T18:30+09:00"),  # holidays count
     ],
 )
-async def test_around_the_clock(db: AsyncConnection, start: str, amount: timedelta, due: str) -> None:
+async def test_around_the_clock(
+    db: AsyncConnection, start: str, amount: timedelta, due: str
+) -> None:
     assert await add(db, "24x7", start, amount) == at(due)
 
 
