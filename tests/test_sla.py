@@ -360,7 +360,7 @@ async def test_report_on_a_known_data_set(
     a, b, c, d = [await new_case(client) for _ in range(4)]
     await move(client, d["id"], to="cancelled", version=d["version"], reason="test")
     versions = {}
-    for case, assigned, on_site in ((a, 5, 20), (b, 15, 40)):
+    for case, assigned in ((a, 5), (b, 15)):
         clock.set(FROZEN_AT + assigned * MIN)
         moved = (
             await move(
