@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/geocode.py
+	$(BIN)/python bench/sla_sweep.py
 
 stop-db:
 	bash scripts/pg-cluster.sh stop

@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import statistics
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from common import bench_url, fresh_database, machine, preload_complaints, write_doc
 from sqlalchemy import create_engine, text
