@@ -82,9 +82,7 @@ def reset(url: str) -> None:
         connection.execute(text("DELETE FROM outbox_message"))
         connection.execute(text("DELETE FROM live_event"))
         connection.execute(text("DELETE FROM complaint_event WHERE type LIKE 'sla\\_%'"))
-        connection.execute(
-            text("UPDATE sla_timer SET level = 0, warned_at = NULL WHERE level > 0")
-        )
+        connection.execute(text("UPDATE sla_timer SET level = 0, warned_at = NULL WHERE level > 0"))
     vacuum(engine)
     engine.dispose()
 
