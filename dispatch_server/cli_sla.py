@@ -171,10 +171,14 @@ def _sweep_once() -> None:
     from sla.sweep import sweep
 
     async def run():  # type: ignore[no-untyped-def]
-        engine = make_async_engine(get_settings(), pool_size=1)
+        settings = get_settings()
+        engine = make_async_engine(settings, pool_size=settings.sla_sweep_lanes)
         try:
             return await sweep(
-                transactions(engine), now=SystemClock().now(), batch=get_settings().sla_sweep_batch
+                transactions(engine),
+                now=SystemClock().now(),
+                batch=settings.sla_sweep_batch,
+                lanes=settings.sla_sweep_lanes,
             )
         finally:
             await engine.dispose()
@@ -204,7 +208,7 @@ def worker(
     settings = get_settings()
 
     async def run() -> None:
-        engine = make_async_engine(settings, pool_size=2)
+        engine = make_async_engine(settings, pool_size=settings.sla_sweep_lanes + 1)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

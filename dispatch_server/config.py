@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # and whether `dasan serve` runs it (each server process does; they share the work).
     sla_sweep_seconds: float = Field(default=15.0, gt=0)
     sla_sweep_batch: int = Field(default=5000, gt=0, le=100_000)
+    # Loops of batches one sweep runs at once (each on its own connection): about the cores
+    # the database has to spare.
+    sla_sweep_lanes: int = Field(default=2, ge=1, le=16)
     sla_sweep_in_serve: bool = True
 
     @property

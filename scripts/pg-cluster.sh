@@ -46,7 +46,7 @@ CONF
     return 0
   fi
   as_owner "$bin/pg_ctl" -D "$data" -l "$run/postgres.log" \
-    -o "-p $port -k $run" -w -t 60 start >/dev/null
+    -o "-p $port -k $run -c wal_compression=lz4" -w -t 60 start >/dev/null
   echo "database cluster started on 127.0.0.1:$port"
 }
 

@@ -30,7 +30,12 @@ async def sweep_now(
 ) -> SweepReport | None:
     """One sweep at the clock's time; a failure is logged and retried by the next run."""
     try:
-        report = await sweep(transaction, now=clock.now(), batch=settings.sla_sweep_batch)
+        report = await sweep(
+            transaction,
+            now=clock.now(),
+            batch=settings.sla_sweep_batch,
+            lanes=settings.sla_sweep_lanes,
+        )
     except Exception:
         logger.exception("SLA sweep failed; the next run retries")
         return None

@@ -6,6 +6,13 @@ now due, and raises the clock's level, all in the claiming transaction. A clock 
 warning, breach and supervisor step all passed during a downtime gets each of the three
 once, in order; a step already taken is never taken again (the level says so).
 
+A sweep runs `lanes` loops of batches at once, each on its own connection, and a lane takes
+only the clocks of its share of the cases (`complaint_id % lanes`): the statement is all
+writes, so on a machine with several cores two lanes finish about twice as fast, and two
+lanes never hold clocks of the same case (a re-route of a case moves its other clocks,
+which then are never locked by the other lane). Another process's batches are kept apart
+by SKIP LOCKED alone.
+
 Steps: 1 warning (to the assignee, or the district's dispatchers when nobody has the case),
 2 breach (dispatchers), 3 supervisor (the district's supervisors). A breach of an assign or
 arrive clock whose policy says so re-routes the case to its next candidate inspector.
@@ -13,6 +20,7 @@ arrive clock whose policy says so re-routes the case to its next candidate inspe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +36,7 @@ logger = logging.getLogger(__name__)
 ACTOR = "system:sla"
 STEP_EVENTS = {1: "sla_warning", 2: "sla_breached", 3: "sla_escalated"}
 DEFAULT_BATCH = 5000
+DEFAULT_LANES = 2
 
 _STEP = text(
     """
@@ -35,7 +44,7 @@ WITH due AS (
     SELECT t.id, t.complaint_id, t.kind, t.level, t.cycle, t.warn_at, t.due_at,
            t.escalate_at, t.reroute_on_breach
     FROM sla_timer t
-    WHERE t.next_step_at <= :now
+    WHERE t.next_step_at <= :now AND t.complaint_id % :lanes = :lane
     ORDER BY t.next_step_at
     LIMIT :batch
     FOR UPDATE SKIP LOCKED
@@ -105,13 +114,19 @@ class SweepReport:
 
 
 async def step_batch(
-    connection: AsyncConnection, *, now: datetime, batch: int = DEFAULT_BATCH
+    connection: AsyncConnection,
+    *,
+    now: datetime,
+    batch: int = DEFAULT_BATCH,
+    lane: int = 0,
+    lanes: int = 1,
 ) -> tuple[int, int, int, list[int]]:
-    """Take the steps of up to `batch` due clocks in the caller's transaction.
+    """Take the steps of up to `batch` due clocks of lane `lane` in the caller's transaction.
 
     Returns (clocks claimed, steps taken, messages written, cases to re-route).
     """
-    row = (await connection.execute(_STEP, {"now": now, "batch": batch})).one()
+    parameters = {"now": now, "batch": batch, "lane": lane, "lanes": lanes}
+    row = (await connection.execute(_STEP, parameters)).one()
     return row.claimed, row.steps, row.messages, sorted(row.reroute)
 
 
@@ -120,29 +135,44 @@ async def sweep(
     *,
     now: datetime,
     batch: int = DEFAULT_BATCH,
+    lanes: int = 1,
     reroute: Callable[[AsyncConnection, int, datetime], object] | None = None,
 ) -> SweepReport:
-    """Take every step due at `now`, a transaction per batch, until none is left.
+    """Take every step due at `now`: `lanes` loops of batches, a transaction per batch.
 
-    `reroute(connection, complaint_id, now)` (awaitable) re-routes a breached case inside
-    the batch's transaction; by default `sla.reroute.reroute`.
+    `transaction` must be able to open `lanes` connections at once. `reroute(connection,
+    complaint_id, now)` (awaitable) re-routes a breached case inside the batch's
+    transaction; by default `sla.reroute.reroute`.
     """
     if reroute is None:
         from sla.reroute import reroute as default_reroute
 
         reroute = default_reroute
     report = SweepReport()
-    while True:
-        async with transaction() as connection:
-            claimed, steps, messages, to_reroute = await step_batch(
-                connection, now=now, batch=batch
-            )
-            for complaint_id in to_reroute:
-                if await reroute(connection, complaint_id, now):  # type: ignore[misc]
-                    report.rerouted.append(complaint_id)
-        report.batches += 1
-        report.claimed += claimed
-        report.steps += steps
-        report.messages += messages
-        if claimed < batch:
-            return report
+
+    async def lane_loop(lane: int) -> None:
+        while True:
+            async with transaction() as connection:
+                claimed, steps, messages, to_reroute = await step_batch(
+                    connection, now=now, batch=batch, lane=lane, lanes=lanes
+                )
+                rerouted = [
+                    complaint_id
+                    for complaint_id in to_reroute
+                    if await reroute(connection, complaint_id, now)  # type: ignore[misc]
+                ]
+            report.batches += 1
+            report.claimed += claimed
+            report.steps += steps
+            report.messages += messages
+            report.rerouted.extend(rerouted)
+            if claimed < batch:
+                return
+
+    # A lane that fails cancels the others (their open batches roll back); the next sweep
+    # takes whatever was left.
+    async with asyncio.TaskGroup() as group:
+        for lane in range(lanes):
+            group.create_task(lane_loop(lane))
+    report.rerouted.sort()
+    return report

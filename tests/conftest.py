@@ -162,8 +162,14 @@ def clock() -> FrozenClock:
 
 @pytest.fixture()
 def settings(template_database: str, tmp_path: Path) -> Settings:
-    """Settings pointing at the test database, photos in the test's own folder."""
-    return Settings(database_url=template_database, media_dir=tmp_path / "media")
+    """Settings pointing at the test database, photos in the test's own folder.
+
+    One sweep lane: the tests' transactions are savepoints of one connection, which two
+    lanes cannot share (the worker tests run real processes with the default lanes).
+    """
+    return Settings(
+        database_url=template_database, media_dir=tmp_path / "media", sla_sweep_lanes=1
+    )
 
 
 @pytest.fixture()
