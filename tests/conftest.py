@@ -167,9 +167,7 @@ def settings(template_database: str, tmp_path: Path) -> Settings:
     One sweep lane: the tests' transactions are savepoints of one connection, which two
     lanes cannot share (the worker tests run real processes with the default lanes).
     """
-    return Settings(
-        database_url=template_database, media_dir=tmp_path / "media", sla_sweep_lanes=1
-    )
+    return Settings(database_url=template_database, media_dir=tmp_path / "media", sla_sweep_lanes=1)
 
 
 @pytest.fixture()
