@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from dispatch_server import database
-from dispatch_server.cli_sla import sla_app, worker
+from dispatch_server.cli_outbox import outbox_app, worker
+from dispatch_server.cli_sla import sla_app
 from dispatch_server.clock import SystemClock
 from dispatch_server.config import get_settings
 from dispatch_server.errors import DomainError
@@ -35,6 +36,7 @@ routing_app = typer.Typer(
 )
 app.add_typer(routing_app, name="routing")
 app.add_typer(sla_app, name="sla")
+app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
 console = Console()
 

@@ -1,4 +1,4 @@
-"""`dasan sla ...` (policies, calendars, holidays, a sweep now) and `dasan worker`."""
+"""`dasan sla ...`: policies, calendars, holidays, a sweep now."""
 
 from __future__ import annotations
 
@@ -188,36 +188,3 @@ def _sweep_once() -> None:
         f"{report.steps} steps on {report.claimed} clocks, {report.messages} messages,"
         f" {len(report.rerouted)} cases re-routed"
     )
-
-
-def worker(
-    once: Annotated[bool, typer.Option(help="sweep once until nothing is due, then exit")] = False,
-) -> None:
-    """Run the background jobs (the SLA sweep every DASAN_SLA_SWEEP_SECONDS) until stopped."""
-    import asyncio
-    import logging
-    import signal
-
-    from dispatch_server.db import make_async_engine, transactions
-    from sla.scheduler import make_scheduler
-
-    if once:
-        _sweep_once()
-        return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = get_settings()
-
-    async def run() -> None:
-        engine = make_async_engine(settings, pool_size=settings.sla_sweep_lanes + 1)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        scheduler = make_scheduler(transactions(engine), clock=SystemClock(), settings=settings)
-        scheduler.start()
-        console.print(f"worker: SLA sweep every {settings.sla_sweep_seconds:g} s (Ctrl-C stops)")
-        await stop.wait()
-        scheduler.shutdown(wait=False)
-        await engine.dispose()
-
-    asyncio.run(run())

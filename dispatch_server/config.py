@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,38 @@ class Settings(BaseSettings):
     # the database has to spare.
     sla_sweep_lanes: int = Field(default=2, ge=1, le=16)
     sla_sweep_in_serve: bool = True
+    # Where citizens and gateways reach this server: tracking links in texts, receipts.
+    public_url: str = "http://127.0.0.1:8000"
+    # Notifications (notifications/): the outbox's delivery worker runs in `dasan serve`
+    # (every process; SKIP LOCKED shares the rows) and in `dasan worker`.
+    outbox_in_serve: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_batch: int = Field(default=200, gt=0, le=5000)
+    outbox_concurrency: int = Field(default=32, ge=1, le=500)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_seconds: float = Field(default=10.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # Non-urgent citizen texts written in these local hours wait for their end ("" = none).
+    quiet_hours: str = "21:00-08:00"
+    templates_dir: Path = PROJECT_ROOT / "notifications" / "templates"
+    # SMS: "file" (the local default: texts appended to sms_file, nothing sent), "kannel"
+    # (Kannel's smsbox at sms_gateway_url), or "http" (any HTTP gateway: sms_http_options
+    # holds the fields of notifications.sms.HttpGatewayConfig, as JSON).
+    sms_gateway: Literal["file", "kannel", "http"] = "file"
+    sms_file: Path = PROJECT_ROOT / ".data" / "sms.jsonl"
+    sms_gateway_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    sms_gateway_username: str = ""
+    sms_gateway_password: str = ""
+    sms_sender: str = "120"
+    sms_http_options: dict[str, Any] = Field(default_factory=dict)
+    # A shared secret the gateway's callbacks (receipts, inbound texts) carry as `token`.
+    sms_callback_token: str = ""
+    # Push: a Firebase service-account JSON file (none: pushes are skipped with a reason),
+    # the project (default: the file's), and another send URL than Google's (tests, relays;
+    # "{project_id}" is filled in).
+    fcm_credentials: Path | None = None
+    fcm_project_id: str = ""
+    fcm_endpoint: str = ""
 
     @property
     def database_name(self) -> str:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from dispatch_server import health, housekeeping
+from dispatch_server.admin.outbox_router import router as outbox_admin_router
 from dispatch_server.admin.router import router as admin_router
 from dispatch_server.admin.sla_router import router as sla_admin_router
 from dispatch_server.attachments.storage import DiskStore
@@ -24,11 +25,15 @@ from dispatch_server.db import (
 from dispatch_server.deps import AppContext
 from dispatch_server.dispatch.router import router as dispatch_router
 from dispatch_server.field.router import router as field_router
+from dispatch_server.gateways.router import router as gateways_router
 from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
 from dispatch_server.stats.router import router as stats_router
 from geo.geocoder import GazetteerGeocoder
+from notifications.runner import Delivery
+from notifications.runner import add_job as add_delivery_job
+from notifications.templates import load as load_templates
 from sla.scheduler import make_scheduler
 
 
@@ -52,21 +57,31 @@ def create_app(
     transaction, autocommit = connections
 
     the_clock = clock or SystemClock()
+    # Checked now: a broken template file stops the start, not a send hours later.
+    templates = load_templates(settings.templates_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Housekeeping and the SLA sweep run in the real server only (tests call them).
-        chores = scheduler = None
+        chores = scheduler = delivery = None
         if engine is not None:
             chores = asyncio.create_task(
                 housekeeping.run_forever(transaction, settings=settings, clock=the_clock)
             )
-            if settings.sla_sweep_in_serve:
-                scheduler = make_scheduler(transaction, clock=the_clock, settings=settings)
-                scheduler.start()
+            scheduler = make_scheduler(
+                transaction, clock=the_clock, settings=settings, sweep=settings.sla_sweep_in_serve
+            )
+            if settings.outbox_in_serve:
+                delivery = Delivery(
+                    transaction, clock=the_clock, settings=settings, templates=templates
+                )
+                add_delivery_job(scheduler, delivery)
+            scheduler.start()
         yield
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if delivery is not None:
+            await delivery.aclose()
         if chores is not None:
             chores.cancel()
             with suppress(asyncio.CancelledError):
@@ -103,4 +118,6 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(sla_admin_router)
     app.include_router(stats_router)
+    app.include_router(outbox_admin_router)
+    app.include_router(gateways_router)
     return app

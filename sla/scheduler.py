@@ -48,10 +48,17 @@ async def sweep_now(
 
 
 def make_scheduler(
-    transaction: Callable[[], AsyncConnectable], *, clock: Clock, settings: Settings
+    transaction: Callable[[], AsyncConnectable],
+    *,
+    clock: Clock,
+    settings: Settings,
+    sweep: bool = True,
 ) -> AsyncIOScheduler:
-    """A scheduler (not yet started) with the sweep job; start it inside a running loop."""
+    """A scheduler (not yet started), with the sweep job unless `sweep` is false; start it
+    inside a running loop."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    if not sweep:
+        return scheduler
     scheduler.add_job(
         sweep_now,
         "interval",

@@ -12,7 +12,8 @@ from dispatch_server import database
 TABLES = {
     "district", "category", "complaint", "complaint_event", "team", "inspector", "result_code",
     "idempotency_key", "attachment", "live_event", "live_event_purge", "sla_calendar",
-    "sla_calendar_hours", "sla_holiday", "sla_policy", "sla_timer", "outbox_message",
+    "sla_calendar_hours", "sla_holiday", "sla_policy", "sla_timer", "outbox_message", "device",
+    "sms_opt_out",
 }  # fmt: skip
 
 

@@ -80,10 +80,11 @@ async def events(db: AsyncConnection, case_id: int, prefix: str = "sla_") -> lis
 
 
 async def messages(db: AsyncConnection, case_id: int) -> list[tuple[str, str, str]]:
+    """The case's escalation messages (its citizen texts and assignment pushes left out)."""
     rows = await db.execute(
         text(
             "SELECT template, recipient, status FROM outbox_message WHERE complaint_id = :id"
-            " ORDER BY id"
+            " AND template LIKE 'sla\\_%' ORDER BY id"
         ),
         {"id": case_id},
     )

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch_server.complaints.constants import (
@@ -53,6 +53,11 @@ class Category(Base):
     # it, is that case's duplicate. 0 m: never.
     dedup_radius_m: Mapped[float] = mapped_column(REAL, server_default=text("0"))
     dedup_window: Mapped[timedelta] = mapped_column(Interval, server_default=text("'0'"))
+    # The status texts its reporters get besides received and the result: "assigned" (a
+    # first assignment), "en_route" (the inspector is on the way). Migration 0011.
+    citizen_updates: Mapped[list[str]] = mapped_column(
+        ARRAY(String(20)), server_default=text("'{}'")
+    )
 
     __table_args__ = (
         CheckConstraint(f"default_priority IN ({sql_in(Priority)})", name="priority"),

@@ -24,7 +24,15 @@ from dispatch_server.dispatch import flows
 from dispatch_server.dispatch.schemas import TransitionRequest
 from dispatch_server.errors import Unauthenticated
 from dispatch_server.field import service
-from dispatch_server.field.schemas import DutyChange, DutyRead, PingBatch, PositionRead, Queue
+from dispatch_server.field.schemas import (
+    DeviceRead,
+    DeviceRegistration,
+    DutyChange,
+    DutyRead,
+    PingBatch,
+    PositionRead,
+    Queue,
+)
 from dispatch_server.http_errors import ERROR_RESPONSES
 from dispatch_server.live.router import (
     STREAM_RESPONSES,
@@ -33,6 +41,7 @@ from dispatch_server.live.router import (
     open_stream,
 )
 from dispatch_server.live.service import Scope
+from notifications import service as notifications
 
 router = APIRouter(prefix="/api/v1/field", tags=["field"], responses=ERROR_RESPONSES)
 
@@ -75,6 +84,40 @@ async def report_positions(
         return await service.record_positions(
             connection, inspector_id=inspector, batch=batch, now=ctx.clock.now()
         )
+
+
+@router.post(
+    "/devices",
+    dependencies=[Depends(require_json)],
+    status_code=201,
+    summary="Register this phone for push notifications (its FCM token)",
+)
+async def register_device(
+    device: DeviceRegistration, inspector: InspectorDep, ctx: ContextDep
+) -> DeviceRead:
+    """Idempotent: the same token again only refreshes it (and moves it to the caller)."""
+    async with ctx.autocommit() as connection:
+        row = await notifications.register_device(
+            connection, inspector_id=inspector, token=device.token, platform=device.platform,
+            now=ctx.clock.now(),
+        )  # fmt: skip
+    return DeviceRead(**row)
+
+
+@router.post(
+    "/devices/unregister",
+    dependencies=[Depends(require_json)],
+    status_code=204,
+    summary="Stop pushes to this phone (sign-out)",
+)
+async def unregister_device(
+    device: DeviceRegistration, inspector: InspectorDep, ctx: ContextDep
+) -> Response:
+    async with ctx.autocommit() as connection:
+        await notifications.unregister_device(
+            connection, inspector_id=inspector, token=device.token
+        )
+    return Response(status_code=204)
 
 
 @router.get("/queue", summary="My open cases, most urgent then nearest first")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -67,3 +68,20 @@ class Queue(BaseModel):
 
     inspector_id: int
     items: list[QueueItem]
+
+
+class DeviceRegistration(BaseModel):
+    """The app's FCM registration token, sent at sign-in and whenever FCM renews it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=20, max_length=4096, pattern=r"^[A-Za-z0-9_:\-.]+$")
+    platform: Literal["android", "ios", "web"] = "android"
+
+
+class DeviceRead(BaseModel):
+    id: int
+    inspector_id: int
+    platform: str
+    registered_at: datetime
+    last_seen_at: datetime

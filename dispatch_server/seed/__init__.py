@@ -74,6 +74,7 @@ def upsert_categories(session: Session, categories: list[dict[str, Any]]) -> int
                 # No "dedup": never deduplicated.
                 "dedup_radius_m": category.get("dedup", {}).get("radius_m", 0),
                 "dedup_window": timedelta(hours=category.get("dedup", {}).get("window_hours", 0)),
+                "citizen_updates": category.get("citizen_updates", []),
             },
         )
     return len(categories)
