@@ -91,7 +91,8 @@ _RECEIPT = text(
         UPDATE outbox_message SET
             status = CAST(:status AS varchar),
             delivered_at = CASE WHEN :status = 'delivered' THEN CAST(:now AS timestamptz) END,
-            last_error = CASE WHEN :status = 'failed' THEN :answer ELSE last_error END
+            last_error = CASE WHEN :status = 'failed' THEN CAST(:answer AS text)
+                              ELSE last_error END
         WHERE id = :id AND channel = 'sms' AND status = 'sent'
         RETURNING id, complaint_id, kind
     )
@@ -99,8 +100,10 @@ _RECEIPT = text(
     SELECT complaint_id, CASE WHEN :status = 'delivered' THEN 'sms_delivered'
                               ELSE 'sms_failed' END,
            :actor, :now,
-           jsonb_build_object('message_id', id, 'kind', kind, 'report', :report,
-                              'answer', :answer, 'reported_at', :reported_at)
+           jsonb_build_object('message_id', id, 'kind', kind,
+                              'report', CAST(:report AS integer),
+                              'answer', CAST(:answer AS text),
+                              'reported_at', CAST(:reported_at AS text))
     FROM message WHERE complaint_id IS NOT NULL
     RETURNING id
     """

@@ -4,7 +4,7 @@
 # Idempotent: does nothing when everything is there. Uses sudo when not root.
 set -euo pipefail
 
-want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk)
+want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk kannel kannel-extras)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -23,5 +23,15 @@ $sudo apt-get update -qq
 # need it (ours lives under .data/), so keep it from being created.
 $sudo mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/dasan.conf >/dev/null
+# Kannel's package would start a system bearerbox where an init system runs; the tests start
+# their own on loopback ports, so keep package scripts from starting services meanwhile.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  own_policy=1
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$own_policy" ]; then $sudo rm -f "$policy"; fi
 echo "installed: ${missing[*]}"

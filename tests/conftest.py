@@ -12,6 +12,7 @@ it made with CREATE DATABASE ... TEMPLATE, which takes well under a second.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
@@ -25,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from dispatch_server import database
+# Texts the servers and workers the tests start would append to the local SMS file: keep
+# them out of the project's .data (every process started by a test inherits this).
+os.environ.setdefault(
+    "DASAN_SMS_FILE", os.path.join(tempfile.mkdtemp(prefix="dasan-tests-sms-"), "sms.jsonl")
+)
+
+from dispatch_server import database  # noqa: E402
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings, get_settings
 from dispatch_server.main import create_app
