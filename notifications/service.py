@@ -108,7 +108,11 @@ _RECEIPT = text(
     RETURNING id
     """
 )
-_MESSAGE = text("SELECT id, status FROM outbox_message WHERE id = :id AND channel = 'sms'")
+# Locked: a report can overtake the worker's commit of "sent" (Kannel reports within
+# milliseconds); the lock waits for that commit and then reads the row as it stands.
+_MESSAGE = text(
+    "SELECT id, status FROM outbox_message WHERE id = :id AND channel = 'sms' FOR UPDATE"
+)
 
 
 @dataclass(frozen=True)

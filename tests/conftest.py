@@ -109,7 +109,7 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
 # Copies of the seeded database for tests that commit (a server process, the CLI). They are
 # made together before anything else connects: PostgreSQL copies a template database only
 # while nobody is connected to it.
-COPIES = ("cli", "server", "migrations", "atomic", "stream", "routing", "sla")
+COPIES = ("cli", "server", "migrations", "atomic", "stream", "routing", "sla", "kannel", "outbox")
 
 
 @pytest.fixture(scope="session")
