@@ -10,6 +10,7 @@ returned in `unregistered`; the worker deletes those devices.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ class FcmPush:
     ) -> PushResult:
         messages = [
             messaging.Message(
-                token=token,
+                fid=token,  # firebase-admin 7.7 names the registration token "fid"
                 notification=messaging.Notification(title=title, body=body),
                 data=data,
                 android=messaging.AndroidConfig(priority="high"),
@@ -81,4 +82,8 @@ class FcmPush:
         return result
 
     async def aclose(self) -> None:
-        firebase_admin.delete_app(self.app)
+        # delete_app closes the service's async HTTP client with asyncio.run, which cannot
+        # run inside this loop: close it here first, then delete the app off the loop.
+        service = messaging._get_messaging_service(self.app)
+        await service._async_client.aclose()
+        await asyncio.to_thread(firebase_admin.delete_app, self.app)

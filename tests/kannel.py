@@ -170,7 +170,9 @@ class Kannel:
 
         self._wait(ready, "smsbox")
 
-    def stop_process(self, name: str) -> None:
+    def stop_process(self, name: str, grace: float = 3) -> None:
+        """SIGTERM to the process group, SIGKILL after `grace` seconds (smsbox may linger
+        over delivery reports it cannot hand over)."""
         process = self.processes.pop(name, None)
         if process is None:
             return
@@ -178,7 +180,7 @@ class Kannel:
             os.killpg(process.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             try:
                 os.killpg(process.pid, 0)
