@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     outbox_in_serve: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     outbox_batch: int = Field(default=200, gt=0, le=5000)
-    outbox_concurrency: int = Field(default=32, ge=1, le=500)
+    outbox_concurrency: int = Field(default=64, ge=1, le=500)
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
     outbox_backoff_seconds: float = Field(default=10.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)

@@ -38,7 +38,8 @@ def sms_gateway(settings: Settings) -> SmsGateway:
                 sender=settings.sms_sender,
                 receipt_base=settings.public_url,
                 callback_token=settings.sms_callback_token,
-            )
+            ),
+            pool_size=settings.outbox_concurrency,
         )
     if settings.sms_gateway == "http":
         options: dict[str, Any] = {
@@ -55,7 +56,7 @@ def sms_gateway(settings: Settings) -> SmsGateway:
                     tuple(v) if isinstance(v, list) else v
                     for v in (value.items() if isinstance(value, dict) else value)
                 )
-        return HttpGateway(HttpGatewayConfig(**options))
+        return HttpGateway(HttpGatewayConfig(**options), pool_size=settings.outbox_concurrency)
     return FileSink(settings.sms_file)
 
 

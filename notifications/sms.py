@@ -13,15 +13,16 @@ configuration) with the preset `kannel()` for Kannel's smsbox `/cgi-bin/sendsms`
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
-
-import httpx
+from urllib.parse import quote, urlencode, urlsplit
 
 SMS_MAX_BYTES = 90
 LMS_MAX_BYTES = 2000
@@ -164,13 +165,28 @@ def kannel(
 
 
 class HttpGateway:
-    """An HTTP gateway described by a HttpGatewayConfig."""
+    """An HTTP gateway described by a HttpGatewayConfig.
 
-    def __init__(self, config: HttpGatewayConfig, client: httpx.AsyncClient | None = None):
+    Requests go out on persistent stdlib connections, one per thread of a small pool
+    (`pool_size` texts in flight). Measured against Kannel here, that hands over 1,250-1,400
+    texts/s where httpx's async client managed 110-370/s (bench/outbox.py, docs).
+    A connection the gateway closed while idle is replaced and the text sent once more only
+    when the failure came before any answer on a reused connection.
+    """
+
+    def __init__(self, config: HttpGatewayConfig, *, pool_size: int = 32) -> None:
         self.config = config
-        self._client = client or httpx.AsyncClient(
-            timeout=config.timeout_s, limits=httpx.Limits(max_connections=64)
-        )
+        parts = urlsplit(config.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {config.url!r}")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._path = parts.path or "/"
+        self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="sms-gateway")
+        self._local = threading.local()
+        self._connections: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def parameters(self, sms: OutgoingSms) -> dict[str, str]:
         c = self.config
@@ -187,23 +203,68 @@ class HttpGateway:
         params.update(c.extra)
         return params
 
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, True
+        kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        connection = kind(self._host, self._port, timeout=self.config.timeout_s)
+        self._local.connection = connection
+        with self._lock:
+            self._connections.append(connection)
+        return connection, False
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def _exchange(self, params: dict[str, str]) -> tuple[int, str]:
+        query = urlencode(params)
+        for _ in range(2):
+            connection, reused = self._connection()
+            try:
+                if self.config.method.upper() == "GET":
+                    connection.request("GET", f"{self._path}?{query}")
+                else:
+                    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+                    connection.request("POST", self._path, body=query, headers=headers)
+                response = connection.getresponse()
+                body = response.read().decode("utf-8", "replace")
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop()
+                if reused:
+                    continue  # the gateway had closed the idle connection: nothing was taken
+                raise
+            except BaseException:
+                self._drop()
+                raise
+            if response.will_close:
+                self._drop()
+            return response.status, body
+        raise ConnectionError("the gateway closed the connection twice")
+
     async def send(self, sms: OutgoingSms) -> str:
         c = self.config
-        params = self.parameters(sms)
+        loop = asyncio.get_running_loop()
         try:
-            if c.method.upper() == "GET":
-                response = await self._client.get(c.url, params=params)
-            else:
-                response = await self._client.post(c.url, data=params)
-        except httpx.TimeoutException:
+            status, body = await loop.run_in_executor(
+                self._pool, self._exchange, self.parameters(sms)
+            )
+        except TimeoutError:
             raise GatewayError("the gateway did not answer in time") from None
-        except httpx.HTTPError as error:
+        except (OSError, http.client.HTTPException) as error:
             raise GatewayError(f"gateway unreachable: {type(error).__name__}: {error}") from None
-        body = response.text.strip()[:300]
-        if response.is_success and re.search(c.accepted, body):
+        body = body.strip()[:300]
+        if 200 <= status < 300 and re.search(c.accepted, body):
             return f"sms-{sms.message_id}"
-        permanent = 400 <= response.status_code < 500 and bool(re.search(c.permanent, body))
-        raise GatewayError(f"gateway answered {response.status_code}: {body}", permanent=permanent)
+        permanent = 400 <= status < 500 and bool(re.search(c.permanent, body))
+        raise GatewayError(f"gateway answered {status}: {body}", permanent=permanent)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()

@@ -113,7 +113,7 @@ class Policy:
     backoff_max_s: float = 3600.0
     quiet: QuietHours | None = None
     public_url: str = "http://127.0.0.1:8000"
-    concurrency: int = 32
+    concurrency: int = 64
 
     def retry_at(self, now: datetime, attempts: int, rng: random.Random) -> datetime:
         """After `attempts` failed tries: exponential, capped, with "full jitter" in [½, 1]."""
