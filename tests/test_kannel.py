@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from sqlalchemy.pool import NullPool
 from tests import kannel as kannel_harness
 from tests.factories import complaint_body
 from tests.kannel import PASSWORD, USERNAME, Kannel
-from tests.test_server import free_port, jongno_inspectors
+from tests.test_server import free_port, jongno_inspectors, running_server
 
 pytestmark = pytest.mark.server
 DASAN = str(Path(sys.executable).with_name("dasan"))
@@ -60,35 +59,6 @@ def kannel_env(gateway: Kannel, url: str, port: int) -> dict[str, str]:
     }
 
 
-@contextmanager
-def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    base = f"http://127.0.0.1:{env['DASAN_PORT']}"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [DASAN, "serve"], env=env, start_new_session=True, stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def server(
     gateway: Kannel,
@@ -97,7 +67,7 @@ def server(
 ) -> Iterator[tuple[str, str]]:
     url = make_database("kannel")
     env = kannel_env(gateway, url, free_port())
-    with serve(env, tmp_path_factory.mktemp("serve") / "serve.log") as base:
+    with running_server(env, tmp_path_factory.mktemp("serve") / "serve.log") as base:
         yield base, url
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,48 +52,53 @@ def jongno_inspectors(url: str, team_name: str, count: int) -> list[int]:
     return ids
 
 
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`dasan serve` with `env` (DASAN_PORT among it) until the block ends; its base URL.
+
+    It runs in its own process group, so its workers are stopped with it."""
+    base = f"http://127.0.0.1:{env['DASAN_PORT']}"
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [dasan, "serve"], env=env, start_new_session=True, stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"server did not start:\n{log_path.read_text()}")
+                time.sleep(0.2)
+            yield base
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
 @pytest.fixture(scope="module")
 def server(
     make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    url = make_database("server")
-    log_path = tmp_path_factory.mktemp("server") / "serve.log"
-    port = free_port()
     env = {
         **os.environ,
-        "DASAN_DATABASE_URL": url,
-        "DASAN_PORT": str(port),
+        "DASAN_DATABASE_URL": make_database("server"),
+        "DASAN_PORT": str(free_port()),
         # Streams look for events often and fall silent briefly, so the tests are quick.
         "DASAN_STREAM_POLL_SECONDS": "0.1",
         "DASAN_STREAM_HEARTBEAT_SECONDS": "1",
     }
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    # Its own process group, so the workers are stopped with it.
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [dasan, "serve"], env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_server(env, tmp_path_factory.mktemp("server") / "serve.log") as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        log.close()
 
 
 def test_post_in_jongno_answers_201_over_http(server: str) -> None:
