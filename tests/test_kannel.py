@@ -123,6 +123,17 @@ def test_a_cases_life_reaches_the_phones_in_their_language(
         version = moved.json()["version"]
 
     got = gateway.wait_for(before + 5)[before:]
+    ids = [case["id"], twin["id"]]
+
+    def recorded() -> bool:  # the worker commits its batch after the operator has the texts
+        found = rows(
+            url,
+            "SELECT status FROM outbox_message WHERE channel = 'sms' AND complaint_id = ANY(:ids)",
+            ids=ids,
+        )
+        return len(found) == 5 and all(r.status in ("sent", "delivered") for r in found)
+
+    wait_until(recorded, "the outbox to record the texts")
     sent = rows(
         url,
         "SELECT recipient, template, language, body, status FROM outbox_message"
