@@ -160,7 +160,9 @@ def _values(row: Any, public_url: str) -> dict[str, object]:
             values.setdefault(name, getattr(row, name))
     if values.get("ticket"):
         values["link"] = f"{public_url.rstrip('/')}/t/{values['ticket']}"
-    values.setdefault("reason", values.get("result_name") or values.get("reason"))
+    # The payload always has "reason" (null when the move gave none): the result's name
+    # stands in for it.
+    values["reason"] = values.get("result_name") or values.get("reason")
     if "kind" in values:  # an SLA step: which clock
         values["stage"] = values["kind"]
     return values

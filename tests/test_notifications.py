@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -38,7 +39,7 @@ from notifications.sms import (
     fit,
 )
 from notifications.templates import TemplateError
-from notifications.worker import DeliveryReport, Policy, QuietHours, deliver
+from notifications.worker import DeliveryReport, Policy, QuietHours, _values, deliver
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
 from tests.test_sla import Transaction, transaction  # noqa: F401 (a fixture)
@@ -211,6 +212,13 @@ def test_sms_up_to_90_euc_kr_bytes_then_lms_up_to_2000() -> None:
     kind, cut = fit("나" * 1500)
     assert kind == "lms" and cut.endswith("…") and byte_length(cut) <= LMS_MAX_BYTES
     assert byte_length(cut) > LMS_MAX_BYTES - 3  # cut at the limit, not well before it
+
+
+def test_an_unresolved_text_names_the_result_when_no_reason_was_given() -> None:
+    payload = {"ticket": "T1", "result_name": "Not found on site", "reason": None}
+    row = SimpleNamespace(payload=payload, ticket="T1", address=None, priority=None)
+    text = TEMPLATES.sms_text("unresolved", "en", _values(row, "http://h"))
+    assert "could not be resolved (Not found on site)." in text
 
 
 def test_quiet_hours_across_midnight_in_seoul() -> None:
