@@ -20,12 +20,13 @@ idempotency key to send with it). The window is one batch's round trips.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -121,11 +122,12 @@ class Policy:
         return now + timedelta(seconds=delay * rng.uniform(0.5, 1.0))
 
 
-class PushSender:
+class PushSender(Protocol):
     """What the worker needs of the push channel (notifications.push.FcmPush)."""
 
     async def send(self, tokens: list[str], title: str, body: str, data: dict[str, str]) -> Any:
-        raise NotImplementedError
+        """A PushResult: ids, unregistered tokens, errors."""
+        ...
 
 
 @dataclass
@@ -280,7 +282,7 @@ async def deliver_batch(
     outcomes = await asyncio.gather(*(one(row) for row in rows))
     await connection.execute(
         _RECORD,
-        {"now": now, "results": _json([o.__dict__ for o in outcomes])},
+        {"now": now, "results": json.dumps([o.__dict__ for o in outcomes], ensure_ascii=False)},
     )
     if dropped:
         await connection.execute(_DROP_TOKENS, {"tokens": sorted(set(dropped))})
@@ -301,12 +303,6 @@ async def deliver_batch(
 
 
 _COUNTS = ("claimed", "sent", "retried", "dead", "skipped", "deferred", "batches", "tokens_dropped")
-
-
-def _json(value: Iterable[dict[str, Any]]) -> str:
-    import json
-
-    return json.dumps(list(value), ensure_ascii=False)
 
 
 async def deliver(

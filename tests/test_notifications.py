@@ -53,6 +53,20 @@ OTHER, OTHER_E164 = "010-2222-3333", "+821022223333"
 # --- the local gateway -------------------------------------------------------------------------
 
 
+class LocalServer:
+    """An HTTP server on 127.0.0.1 with `handler`, serving in a thread until closed."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Gateway:
     """An HTTP SMS gateway on 127.0.0.1: `mode` says how it answers the next requests."""
 
@@ -82,15 +96,11 @@ class Gateway:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.local = LocalServer(Handler)
+        self.url = f"http://127.0.0.1:{self.local.port}/send"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 @pytest.fixture()

@@ -11,9 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatch_server.clock import FrozenClock
 from notifications.push import FcmPush
 from notifications.sms import FileSink
-from notifications.worker import Policy, deliver
+from notifications.worker import DeliveryReport, Policy, deliver
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
-from tests.test_notifications import TEMPLATES
+from tests.test_notifications import TEMPLATES, LocalServer
 from tests.test_sla import Transaction, transaction  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.anyio
@@ -77,15 +76,13 @@ class FakeFcm:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        port = self.server.server_address[1]
-        self.endpoint = f"http://127.0.0.1:{port}/v1/projects/{{project_id}}/messages:send"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.local = LocalServer(Handler)
+        self.endpoint = (
+            f"http://127.0.0.1:{self.local.port}/v1/projects/{{project_id}}/messages:send"
+        )
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 @pytest.fixture()
@@ -133,6 +130,24 @@ async def register(client: httpx.AsyncClient, inspector: int, token: str) -> Non
     assert response.status_code == 201, response.text
 
 
+async def deliver_through(
+    fcm: FakeFcm,
+    service_account: Path,
+    transaction: Transaction,  # noqa: F811
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> DeliveryReport:
+    """One delivery run with firebase-admin pointed at the fake FCM."""
+    push = FcmPush(service_account, endpoint=fcm.endpoint)
+    try:
+        return await deliver(
+            transaction, now=clock.now, templates=TEMPLATES, sms=FileSink(tmp_path / "s"),
+            push=push, policy=Policy(), rng=random.Random(1),
+        )  # fmt: skip
+    finally:
+        await push.aclose()
+
+
 async def devices(db: AsyncConnection) -> list[str]:
     return [r.token for r in await db.execute(text("SELECT token FROM device ORDER BY id"))]
 
@@ -155,14 +170,7 @@ async def test_an_assignment_is_pushed_and_a_gone_token_dropped(
     moved = await move(client, case["id"], version=1, to="assigned", inspector_id=inspector)
     assert moved.status_code == 200
 
-    push = FcmPush(service_account, endpoint=fcm.endpoint)
-    try:
-        report = await deliver(
-            transaction, now=clock.now, templates=TEMPLATES, sms=FileSink(tmp_path / "s"),
-            push=push, policy=Policy(), rng=random.Random(1),
-        )  # fmt: skip
-    finally:
-        await push.aclose()
+    report = await deliver_through(fcm, service_account, transaction, clock, tmp_path)
     assert (report.sent, report.tokens_dropped) == (1, 1)
     assert sorted(target(m) for m in fcm.received) == sorted([good, gone])
     sent = next(m for m in fcm.received if target(m) == good)
@@ -200,14 +208,7 @@ async def test_a_push_with_no_phone_left_is_skipped_not_retried(
     for inspector in (with_gone, without):
         case = await new_case(client, reporter=None)
         await move(client, case["id"], version=1, to="assigned", inspector_id=inspector)
-    push = FcmPush(service_account, endpoint=fcm.endpoint)
-    try:
-        report = await deliver(
-            transaction, now=clock.now, templates=TEMPLATES, sms=FileSink(tmp_path / "s"),
-            push=push, policy=Policy(), rng=random.Random(1),
-        )  # fmt: skip
-    finally:
-        await push.aclose()
+    report = await deliver_through(fcm, service_account, transaction, clock, tmp_path)
     assert report.skipped == 2 and report.sent == 0
     reasons = [
         r.last_error
