@@ -29,6 +29,7 @@ from dispatch_server.gateways.router import router as gateways_router
 from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
+from dispatch_server.public.router import router as public_router
 from dispatch_server.stats.router import router as stats_router
 from geo.geocoder import GazetteerGeocoder
 from notifications.runner import Delivery
@@ -120,4 +121,5 @@ def create_app(
     app.include_router(stats_router)
     app.include_router(outbox_admin_router)
     app.include_router(gateways_router)
+    app.include_router(public_router)
     return app
