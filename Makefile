@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/geocode.py
 	$(BIN)/python bench/sla_sweep.py
+	$(BIN)/python bench/outbox.py
 
 stop-db:
 	bash scripts/pg-cluster.sh stop
