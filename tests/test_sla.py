@@ -342,6 +342,42 @@ async def test_catch_up_after_three_hours_down_takes_each_missed_step_once(
     assert (await sweep(transaction, now=FROZEN_AT + 24 * 60 * MIN)).steps == 0
 
 
+async def test_a_sweeps_steps_reach_the_streams_grouped_by_district_and_inspector(
+    client: httpx.AsyncClient, db: AsyncConnection, transaction: Transaction, inspectors: list[int]
+) -> None:
+    mine = await new_case(client)
+    await move(
+        client, mine["id"], to="assigned", version=mine["version"], inspector_id=inspectors[0]
+    )
+    nobodys = await new_case(client)
+    before = (await db.execute(text("SELECT coalesce(max(id), 0) FROM live_event"))).scalar_one()
+    report = await sweep(transaction, now=FROZEN_AT + 26 * MIN)
+    rows = (
+        await db.execute(
+            text(
+                "SELECT kind, district_code, inspector_id, data FROM live_event"
+                " WHERE id > :before ORDER BY id"
+            ),
+            {"before": before},
+        )
+    ).all()
+    # One `sla` event per (district, inspector), none per step with the whole case.
+    assert [(r.kind, r.district_code, r.inspector_id) for r in rows] == [
+        ("sla", "11110", inspectors[0]), ("sla", "11110", None),
+    ]  # fmt: skip
+    steps = [s for r in rows for s in r.data["steps"]]
+    assert len(steps) == report.steps
+    assert {(s["complaint_id"], s["type"], s["kind"], s["level"]) for s in steps} == {
+        (mine["id"], "sla_warning", "arrive", 1),
+        (nobodys["id"], "sla_warning", "assign", 1),
+        (nobodys["id"], "sla_breached", "assign", 2),
+        (nobodys["id"], "sla_escalated", "assign", 3),
+        (nobodys["id"], "sla_warning", "arrive", 1),
+    }
+    ids = [s["event_id"] for s in rows[1].data["steps"]]
+    assert ids == sorted(ids) and rows[1].data["steps"][0]["ticket"] == nobodys["ticket"]
+
+
 async def test_the_real_clock_under_time_machine(
     client: httpx.AsyncClient, db: AsyncConnection, transaction: Transaction, settings: Settings
 ) -> None:
