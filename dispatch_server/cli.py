@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from dispatch_server import database
 from dispatch_server.cli_outbox import outbox_app, worker
 from dispatch_server.cli_sla import sla_app
+from dispatch_server.cli_users import users_app
 from dispatch_server.clock import SystemClock
 from dispatch_server.config import get_settings
 from dispatch_server.errors import DomainError
@@ -36,6 +37,7 @@ routing_app = typer.Typer(
 )
 app.add_typer(routing_app, name="routing")
 app.add_typer(sla_app, name="sla")
+app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
 console = Console()
@@ -209,6 +211,27 @@ def seed_demo(
         f"SLA: {sla.calendars} calendars and {sla.policies} policies added,"
         f" {sla.holidays} public holidays loaded"
     )
+    seed_demo_users()
+
+
+def seed_demo_users() -> None:
+    """The demo accounts (one per role), unless this is a production deployment."""
+    from dispatch_server.accounts import users
+    from dispatch_server.accounts.service import passwords_of
+
+    settings = get_settings()
+    if settings.production:
+        console.print("production mode: no demo accounts")
+        return
+    created = _in_transaction(
+        lambda c: users.ensure_demo_users(
+            c, passwords=passwords_of(settings), password=settings.demo_password,
+            now=SystemClock().now(),
+        )
+    )  # fmt: skip
+    console.print(f"demo accounts ({len(created)} new), password {settings.demo_password!r}:")
+    for name, role in users.DEMO_USERS:
+        console.print(f"  {name:<22} {role}")
 
 
 def load_seoul_gazetteer() -> None:

@@ -94,6 +94,22 @@ class Settings(BaseSettings):
     fcm_credentials: Path | None = None
     fcm_project_id: str = ""
     fcm_endpoint: str = ""
+    # Accounts (dispatch_server/accounts). Production mode: no demo users are seeded.
+    production: bool = False
+    demo_password: str = "demo-password"
+    access_token_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
+    refresh_token_days: float = Field(default=14.0, gt=0, le=90)
+    # argon2id cost (RFC 9106's second recommendation by default: 3 passes over 64 MiB).
+    password_time_cost: int = Field(default=3, ge=1, le=20)
+    password_memory_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    password_parallelism: int = Field(default=4, ge=1, le=16)
+    # Sign-in throttling: failures allowed before waits start, per account and per address
+    # (an office behind one address has many users), the longest wait, and how long a
+    # quiet spell clears the count.
+    signin_free_failures_account: int = Field(default=3, ge=0)
+    signin_free_failures_address: int = Field(default=20, ge=0)
+    signin_max_wait_seconds: float = Field(default=900.0, gt=0)
+    signin_window_minutes: float = Field(default=15.0, gt=0)
 
     @property
     def database_name(self) -> str:

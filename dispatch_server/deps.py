@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dispatch_server.accounts.credentials import Passwords
 from dispatch_server.attachments.storage import PhotoStore
 from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
@@ -43,6 +44,8 @@ class AppContext:
     photos: PhotoStore
     # Addresses to places and back (the gazetteer by default).
     geocoder: Geocoder
+    # Password hashing with the deployment's argon2 parameters.
+    passwords: Passwords
 
 
 async def get_context(request: Request) -> AppContext:

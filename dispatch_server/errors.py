@@ -13,6 +13,8 @@ class DomainError(Exception):
     """Base of every expected failure: a stable machine code and a human message."""
 
     code: str = "error"
+    # Extra response headers (WWW-Authenticate, Retry-After).
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -26,6 +28,7 @@ class Unauthenticated(DomainError):
     """The caller did not say (or prove) who they are."""
 
     code = "unauthenticated"
+    headers: dict[str, str] | None = {"WWW-Authenticate": "Bearer"}
 
 
 class NotFound(DomainError):
@@ -44,6 +47,16 @@ class Conflict(DomainError):
     """The request collides with the current state (a stale version, an invalid move)."""
 
     code = "conflict"
+
+
+class TooManyRequests(DomainError):
+    """The caller must wait before trying again (`retry_after` seconds)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, details={"retry_after": retry_after}, code=code)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class Unavailable(DomainError):

@@ -20,6 +20,7 @@ from dispatch_server.errors import (
     DomainError,
     Invalid,
     NotFound,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
 )
@@ -57,6 +58,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (UnsupportedMediaType, 415),
     (Unauthenticated, 401),
+    (TooManyRequests, 429),
     (NotFound, 404),
     (Conflict, 409),
     (Invalid, 422),
@@ -101,7 +103,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return error_response(status_of(exc), exc.code, exc.message, exc.details)
+    return error_response(status_of(exc), exc.code, exc.message, exc.details, exc.headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from dispatch_server import health, housekeeping
+from dispatch_server.accounts.router import router as auth_router
+from dispatch_server.accounts.service import passwords_of
 from dispatch_server.admin.outbox_router import router as outbox_admin_router
 from dispatch_server.admin.router import router as admin_router
 from dispatch_server.admin.sla_router import router as sla_admin_router
@@ -103,6 +105,7 @@ def create_app(
         autocommit=autocommit,
         photos=DiskStore(settings.media_dir),
         geocoder=GazetteerGeocoder(autocommit),
+        passwords=passwords_of(settings),
     )
     app.add_middleware(
         BodySizeLimit,
@@ -122,4 +125,5 @@ def create_app(
     app.include_router(outbox_admin_router)
     app.include_router(gateways_router)
     app.include_router(public_router)
+    app.include_router(auth_router)
     return app

@@ -1,0 +1,1 @@
+"""Accounts: users, their roles and districts, sign-in and bearer tokens."""

@@ -1,0 +1,136 @@
+"""HTTP adapter of sign-in: /api/v1/auth (tokens for API clients and the field app)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch_server.accounts import service
+from dispatch_server.accounts.credentials import MAX_PASSWORD, Principal, Role
+from dispatch_server.deps import ContextDep, require_json
+from dispatch_server.errors import Unauthenticated
+from dispatch_server.http_errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
+
+_bearer = HTTPBearer(auto_error=False, description="an access token from POST /api/v1/auth/token")
+
+
+async def current_principal(
+    ctx: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from `Authorization: Bearer <access token>` (401 without a valid one)."""
+    if credentials is None:
+        raise Unauthenticated("sign in first: send Authorization: Bearer <access token>")
+    token = credentials.credentials
+    if len(token) > 200:
+        raise Unauthenticated("the access token is not valid", code="invalid_token")
+    async with ctx.autocommit() as connection:
+        return await service.principal_of(connection, token=token, now=ctx.clock.now())
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+class SignIn(BaseModel):
+    """A username and password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+
+
+class RefreshBody(BaseModel):
+    """A refresh token from an earlier sign-in or refresh."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class Tokens(BaseModel):
+    """A new pair of tokens: send the access token as `Authorization: Bearer ...`."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds the access token is valid")
+    refresh_token: str
+    refresh_expires_in: int = Field(description="seconds the refresh token is valid")
+
+
+class Me(BaseModel):
+    """The signed-in account."""
+
+    username: str
+    role: Role
+    districts: list[str]
+    inspector_id: int | None
+
+
+def _no_store(response: Response) -> None:
+    # Tokens must not stay in any cache (RFC 6749 section 5.1).
+    response.headers["Cache-Control"] = "no-store"
+
+
+@router.post(
+    "/token",
+    dependencies=[Depends(require_json)],
+    summary="Sign in: a username and password for an access and a refresh token",
+    responses={429: {"description": "too many failed sign-ins: wait Retry-After seconds"}},
+)
+async def token(body: SignIn, request: Request, response: Response, ctx: ContextDep) -> Tokens:
+    """Wrong username, wrong password and a disabled account get the same 401; repeated
+    failures make the account and the address wait, longer each time."""
+    issued = await service.sign_in(
+        ctx.autocommit(),
+        username=body.username,
+        password=body.password,
+        address=request.client.host if request.client else "unknown",
+        passwords=ctx.passwords,
+        settings=ctx.settings,
+        now=ctx.clock.now(),
+    )
+    _no_store(response)
+    return Tokens.model_validate(issued, from_attributes=True)
+
+
+@router.post(
+    "/refresh",
+    dependencies=[Depends(require_json)],
+    summary="A new pair of tokens for a refresh token (which is spent)",
+)
+async def refresh(body: RefreshBody, response: Response, ctx: ContextDep) -> Tokens:
+    """A refresh token works once; used again, it revokes its whole sign-in."""
+    issued = await service.refresh(
+        ctx.transaction(),
+        refresh_token=body.refresh_token,
+        settings=ctx.settings,
+        now=ctx.clock.now(),
+    )
+    _no_store(response)
+    return Tokens.model_validate(issued, from_attributes=True)
+
+
+@router.post(
+    "/sign-out", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke this sign-in's tokens"
+)
+async def sign_out(principal: PrincipalDep, ctx: ContextDep) -> None:
+    """The access token sent and its refresh token stop working at once."""
+    async with ctx.autocommit() as connection:
+        await service.sign_out(connection, principal=principal, now=ctx.clock.now())
+
+
+@router.get("/me", summary="Who the access token belongs to")
+async def me(principal: PrincipalDep) -> Me:
+    """The account's name, role and scope."""
+    return Me(
+        username=principal.username,
+        role=principal.role,
+        districts=sorted(principal.districts),
+        inspector_id=principal.inspector_id,
+    )

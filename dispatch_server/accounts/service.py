@@ -1,0 +1,269 @@
+"""Signing in, tokens and throttling, on the database (async, for the API)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatch_server.accounts.credentials import (
+    Passwords,
+    Principal,
+    Role,
+    TokenKind,
+    backoff,
+    new_token,
+    token_digest,
+)
+from dispatch_server.accounts.models import AuthToken, SigninThrottle, UserAccount
+from dispatch_server.config import Settings
+from dispatch_server.db import AsyncConnectable
+from dispatch_server.errors import TooManyRequests, Unauthenticated
+
+_user = UserAccount.__table__
+_token = AuthToken.__table__
+_throttle = SigninThrottle.__table__
+
+# One message for an unknown user, a wrong password and a disabled account alike.
+WRONG = "wrong username or password"
+
+
+def passwords_of(settings: Settings) -> Passwords:
+    """The deployment's password hasher."""
+    return Passwords(
+        time_cost=settings.password_time_cost,
+        memory_kib=settings.password_memory_kib,
+        parallelism=settings.password_parallelism,
+    )
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new pair of tokens, as the client gets them (the only time they are seen)."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+def throttle_keys(username: str, address: str) -> list[str]:
+    """The counters a sign-in attempt is charged to."""
+    return [f"account:{username.strip().lower()}", f"address:{address}"]
+
+
+_BY_USERNAME = select(_user.c.id, _user.c.password_hash, _user.c.active).where(
+    func.lower(_user.c.username) == func.lower(bindparam("username"))
+)
+_BLOCKED = select(func.max(_throttle.c.blocked_until)).where(
+    _throttle.c.key.in_(bindparam("keys", expanding=True)),
+    _throttle.c.blocked_until > bindparam("now"),
+)
+
+
+async def _wait_left(connection: AsyncConnection, keys: list[str], now: datetime) -> int:
+    until = (await connection.execute(_BLOCKED, {"keys": keys, "now": now})).scalar_one()
+    return 0 if until is None else max(1, math.ceil((until - now).total_seconds()))
+
+
+async def _charge_failure(
+    connection: AsyncConnection, key: str, *, free: int, settings: Settings, now: datetime
+) -> None:
+    window = timedelta(minutes=settings.signin_window_minutes)
+    fresh = _throttle.c.last_failure_at > now - window
+    failures = (
+        await connection.execute(
+            pg_insert(_throttle)
+            .values(key=key, failures=1, last_failure_at=now)
+            .on_conflict_do_update(
+                index_elements=[_throttle.c.key],
+                set_={
+                    "failures": func.coalesce(
+                        select(_throttle.c.failures + 1).where(fresh).scalar_subquery(), 1
+                    ),
+                    "last_failure_at": now,
+                },
+            )
+            .returning(_throttle.c.failures)
+        )
+    ).scalar_one()
+    wait = backoff(failures, free=free, cap=timedelta(seconds=settings.signin_max_wait_seconds))
+    if wait:
+        await connection.execute(
+            update(_throttle).where(_throttle.c.key == key).values(blocked_until=now + wait)
+        )
+
+
+async def _issue(
+    connection: AsyncConnection,
+    *,
+    user_id: int,
+    session_id: uuid.UUID,
+    settings: Settings,
+    now: datetime,
+) -> Issued:
+    access, refresh = new_token(TokenKind.ACCESS), new_token(TokenKind.REFRESH)
+    access_life = timedelta(minutes=settings.access_token_minutes)
+    refresh_life = timedelta(days=settings.refresh_token_days)
+    await connection.execute(
+        insert(_token),
+        [
+            {"user_id": user_id, "session_id": session_id, "kind": str(kind),
+             "token_hash": token_digest(token), "created_at": now, "expires_at": now + life}
+            for kind, token, life in (
+                (TokenKind.ACCESS, access, access_life),
+                (TokenKind.REFRESH, refresh, refresh_life),
+            )
+        ],
+    )  # fmt: skip
+    return Issued(
+        access_token=access,
+        expires_in=int(access_life.total_seconds()),
+        refresh_token=refresh,
+        refresh_expires_in=int(refresh_life.total_seconds()),
+    )
+
+
+async def sign_in(
+    connect: AsyncConnectable,
+    *,
+    username: str,
+    password: str,
+    address: str,
+    passwords: Passwords,
+    settings: Settings,
+    now: datetime,
+) -> Issued:
+    """Tokens for a right username and password; a failure is counted against the account
+    and the address (and committed: `connect` gives an autocommit connection)."""
+    keys = throttle_keys(username, address)
+    async with connect as connection:
+        wait = await _wait_left(connection, keys, now)
+        if wait:
+            raise TooManyRequests(
+                f"too many failed sign-ins: try again in {wait} s",
+                retry_after=wait,
+                code="signin_throttled",
+            )
+        row = (await connection.execute(_BY_USERNAME, {"username": username.strip()})).first()
+        # The hash is checked on a worker thread (it takes a good part of a second by
+        # design), against a dummy when there is no such user: the same time either way.
+        matches = await anyio.to_thread.run_sync(
+            passwords.verify, row.password_hash if row is not None else None, password
+        )
+        if row is None or not matches or not row.active:
+            account_key, address_key = keys
+            await _charge_failure(
+                connection, account_key, free=settings.signin_free_failures_account,
+                settings=settings, now=now,
+            )  # fmt: skip
+            await _charge_failure(
+                connection, address_key, free=settings.signin_free_failures_address,
+                settings=settings, now=now,
+            )  # fmt: skip
+            raise Unauthenticated(WRONG, code="invalid_credentials")
+        await connection.execute(delete(_throttle).where(_throttle.c.key == keys[0]))
+        if passwords.needs_rehash(row.password_hash):
+            rehashed = await anyio.to_thread.run_sync(passwords.hash, password)
+            await connection.execute(
+                update(_user).where(_user.c.id == row.id).values(password_hash=rehashed)
+            )
+        return await _issue(
+            connection, user_id=row.id, session_id=uuid.uuid4(), settings=settings, now=now
+        )
+
+
+_PRINCIPAL = (
+    select(
+        _user.c.id, _user.c.username, _user.c.role, _user.c.districts, _user.c.inspector_id,
+        _token.c.session_id,
+    )
+    .join(_user, _user.c.id == _token.c.user_id)
+    .where(
+        _token.c.token_hash == bindparam("digest"),
+        _token.c.kind == str(TokenKind.ACCESS),
+        _token.c.revoked_at.is_(None),
+        _token.c.expires_at > bindparam("now"),
+        _user.c.active,
+    )
+)  # fmt: skip
+
+
+async def principal_of(connection: AsyncConnection, *, token: str, now: datetime) -> Principal:
+    """Who holds this access token (401 when it is unknown, expired, revoked, or its account
+    is disabled)."""
+    row = (
+        await connection.execute(_PRINCIPAL, {"digest": token_digest(token), "now": now})
+    ).first()
+    if row is None:
+        raise Unauthenticated("the access token is not valid (expired or signed out?)",
+                              code="invalid_token")  # fmt: skip
+    return Principal(
+        user_id=row.id,
+        username=row.username,
+        role=Role(row.role),
+        districts=frozenset(row.districts),
+        inspector_id=row.inspector_id,
+        session_id=row.session_id,
+    )
+
+
+async def _revoke_session(
+    connection: AsyncConnection, session_id: uuid.UUID, now: datetime
+) -> None:
+    await connection.execute(
+        update(_token)
+        .where(_token.c.session_id == session_id, _token.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+_REFRESH = (
+    select(_token.c.id, _token.c.user_id, _token.c.session_id, _token.c.revoked_at,
+           _token.c.expires_at, _user.c.active)
+    .join(_user, _user.c.id == _token.c.user_id)
+    .where(_token.c.token_hash == bindparam("digest"),
+           _token.c.kind == str(TokenKind.REFRESH))
+    .with_for_update(of=_token)
+)  # fmt: skip
+
+
+async def refresh(
+    connect: AsyncConnectable, *, refresh_token: str, settings: Settings, now: datetime
+) -> Issued:
+    """A new pair for a valid refresh token, which is spent. A spent one coming back means
+    it was copied: the whole sign-in is revoked (committed before the 401)."""
+    reused = False
+    issued = None
+    async with connect as connection:
+        row = (await connection.execute(_REFRESH, {"digest": token_digest(refresh_token)})).first()
+        if row is not None and row.revoked_at is not None:
+            await _revoke_session(connection, row.session_id, now)
+            reused = True
+        elif row is not None and row.expires_at > now and row.active:
+            await connection.execute(
+                update(_token).where(_token.c.id == row.id).values(revoked_at=now)
+            )
+            issued = await _issue(
+                connection, user_id=row.user_id, session_id=row.session_id,
+                settings=settings, now=now,
+            )  # fmt: skip
+    if issued is None:
+        raise Unauthenticated(
+            "the refresh token was already used: every token of that sign-in is revoked"
+            if reused
+            else "the refresh token is not valid (expired or signed out?)",
+            code="invalid_token",
+        )
+    return issued
+
+
+async def sign_out(connection: AsyncConnection, *, principal: Principal, now: datetime) -> None:
+    """Revoke every token of the caller's sign-in."""
+    await _revoke_session(connection, principal.session_id, now)
