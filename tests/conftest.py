@@ -109,7 +109,18 @@ def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
 # Copies of the seeded database for tests that commit (a server process, the CLI). They are
 # made together before anything else connects: PostgreSQL copies a template database only
 # while nobody is connected to it.
-COPIES = ("cli", "server", "migrations", "atomic", "stream", "routing", "sla", "kannel", "outbox")
+COPIES = (
+    "cli",
+    "server",
+    "migrations",
+    "atomic",
+    "stream",
+    "routing",
+    "sla",
+    "kannel",
+    "outbox",
+    "users",
+)
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +178,10 @@ def clock() -> FrozenClock:
     return FrozenClock(FROZEN_AT)
 
 
+# argon2 at its cheapest: the tests check what hashing decides, not how long it takes.
+FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 64, "password_parallelism": 1}
+
+
 @pytest.fixture()
 def settings(template_database: str, tmp_path: Path) -> Settings:
     """Settings pointing at the test database, photos in the test's own folder.
@@ -174,7 +189,10 @@ def settings(template_database: str, tmp_path: Path) -> Settings:
     One sweep lane: the tests' transactions are savepoints of one connection, which two
     lanes cannot share (the worker tests run real processes with the default lanes).
     """
-    return Settings(database_url=template_database, media_dir=tmp_path / "media", sla_sweep_lanes=1)
+    return Settings(
+        database_url=template_database, media_dir=tmp_path / "media", sla_sweep_lanes=1,
+        **FAST_PASSWORDS,
+    )  # fmt: skip
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ TABLES = {
     "district", "category", "complaint", "complaint_event", "team", "inspector", "result_code",
     "idempotency_key", "attachment", "live_event", "live_event_purge", "sla_calendar",
     "sla_calendar_hours", "sla_holiday", "sla_policy", "sla_timer", "outbox_message", "device",
-    "sms_opt_out",
+    "sms_opt_out", "user_account", "auth_token", "signin_throttle",
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -84,9 +84,9 @@ async def _charge_failure(
             .on_conflict_do_update(
                 index_elements=[_throttle.c.key],
                 set_={
-                    "failures": func.coalesce(
-                        select(_throttle.c.failures + 1).where(fresh).scalar_subquery(), 1
-                    ),
+                    # The existing row's count goes on after a recent failure, and starts
+                    # again after a quiet spell.
+                    "failures": case((fresh, _throttle.c.failures + 1), else_=1),
                     "last_failure_at": now,
                 },
             )

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,7 +44,10 @@ class UnknownUser(NotFound):
     code = "unknown_user"
 
 
-_BY_NAME = func.lower(_user.c.username) == func.lower
+def _named(username: str) -> ColumnElement[bool]:
+    return func.lower(_user.c.username) == func.lower(username)
+
+
 _COLUMNS = (
     _user.c.id, _user.c.username, _user.c.display_name, _user.c.role, _user.c.districts,
     _user.c.inspector_id, _user.c.active,
@@ -133,7 +136,7 @@ async def _revoke_all(connection: AsyncConnection, user_id: int, now: datetime) 
 async def _update(connection: AsyncConnection, username: str, **values: object) -> Account:
     row = (
         await connection.execute(
-            update(_user).where(_BY_NAME(username)).values(**values).returning(*_COLUMNS)
+            update(_user).where(_named(username)).values(**values).returning(*_COLUMNS)
         )
     ).first()
     if row is None:
