@@ -87,7 +87,7 @@ async def token(body: SignIn, request: Request, response: Response, ctx: Context
     """Wrong username, wrong password and a disabled account get the same 401; repeated
     failures make the account and the address wait, longer each time."""
     issued = await service.sign_in(
-        ctx.autocommit(),
+        ctx.autocommit,
         username=body.username,
         password=body.password,
         address=request.client.host if request.client else "unknown",

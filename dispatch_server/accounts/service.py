@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -131,7 +132,7 @@ async def _issue(
 
 
 async def sign_in(
-    connect: AsyncConnectable,
+    connect: Callable[[], AsyncConnectable],
     *,
     username: str,
     password: str,
@@ -141,9 +142,9 @@ async def sign_in(
     now: datetime,
 ) -> Issued:
     """Tokens for a right username and password; a failure is counted against the account
-    and the address (and committed: `connect` gives an autocommit connection)."""
+    and the address (and committed: `connect` gives autocommit connections)."""
     keys = throttle_keys(username, address)
-    async with connect as connection:
+    async with connect() as connection:
         wait = await _wait_left(connection, keys, now)
         if wait:
             raise TooManyRequests(
@@ -152,13 +153,14 @@ async def sign_in(
                 code="signin_throttled",
             )
         row = (await connection.execute(_BY_USERNAME, {"username": username.strip()})).first()
-        # The hash is checked on a worker thread (it takes a good part of a second by
-        # design), against a dummy when there is no such user: the same time either way.
-        matches = await anyio.to_thread.run_sync(
-            passwords.verify, row.password_hash if row is not None else None, password
-        )
-        if row is None or not matches or not row.active:
-            account_key, address_key = keys
+    # The hash is checked on a worker thread and holding no connection (it takes a good part
+    # of a second by design), against a dummy when there is no such user: the same time
+    # either way.
+    stored = row.password_hash if row is not None else None
+    matches = await anyio.to_thread.run_sync(passwords.verify, stored, password)
+    if row is None or not matches or not row.active:
+        account_key, address_key = keys
+        async with connect() as connection:
             await _charge_failure(
                 connection, account_key, free=settings.signin_free_failures_account,
                 settings=settings, now=now,
@@ -167,10 +169,13 @@ async def sign_in(
                 connection, address_key, free=settings.signin_free_failures_address,
                 settings=settings, now=now,
             )  # fmt: skip
-            raise Unauthenticated(WRONG, code="invalid_credentials")
+        raise Unauthenticated(WRONG, code="invalid_credentials")
+    rehashed = None
+    if passwords.needs_rehash(row.password_hash):
+        rehashed = await anyio.to_thread.run_sync(passwords.hash, password)
+    async with connect() as connection:
         await connection.execute(delete(_throttle).where(_throttle.c.key == keys[0]))
-        if passwords.needs_rehash(row.password_hash):
-            rehashed = await anyio.to_thread.run_sync(passwords.hash, password)
+        if rehashed is not None:
             await connection.execute(
                 update(_user).where(_user.c.id == row.id).values(password_hash=rehashed)
             )
