@@ -159,16 +159,12 @@ async def sign_in(
     stored = row.password_hash if row is not None else None
     matches = await anyio.to_thread.run_sync(passwords.verify, stored, password)
     if row is None or not matches or not row.active:
-        account_key, address_key = keys
+        free = (settings.signin_free_failures_account, settings.signin_free_failures_address)
         async with connect() as connection:
-            await _charge_failure(
-                connection, account_key, free=settings.signin_free_failures_account,
-                settings=settings, now=now,
-            )  # fmt: skip
-            await _charge_failure(
-                connection, address_key, free=settings.signin_free_failures_address,
-                settings=settings, now=now,
-            )  # fmt: skip
+            for key, free_failures in zip(keys, free, strict=True):
+                await _charge_failure(
+                    connection, key, free=free_failures, settings=settings, now=now
+                )
         raise Unauthenticated(WRONG, code="invalid_credentials")
     rehashed = None
     if passwords.needs_rehash(row.password_hash):

@@ -101,14 +101,17 @@ def _time(moment: datetime, zone: ZoneInfo) -> str:
     return f'<time datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M}</time>'
 
 
-def _document(language: str, title: str, body: str, switch: str) -> str:
+def _document(language: str, title: str, body: str, here: str) -> str:
+    """The page around `body`, with a link to itself (`here`, relative) in the other
+    language."""
     words = _WORDS[language]
+    other = "en" if language == "ko" else "ko"
     return (
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body>{body}"
-        f'<p><a href="{escape(switch)}" hreflang="{"en" if language == "ko" else "ko"}">'
+        f'<p><a href="{escape(here)}?lang={other}" hreflang="{other}">'
         f"{words['other_language']}</a></p><footer>{words['footer']}</footer></body></html>"
     )
 
@@ -116,7 +119,6 @@ def _document(language: str, title: str, body: str, switch: str) -> str:
 def render(case: PublicCase, *, language: str, timezone: str) -> str:
     """The page of one case."""
     words, stages, zone = _WORDS[language], _STAGES[language], ZoneInfo(timezone)
-    other = "en" if language == "ko" else "ko"
 
     def name(named: object) -> str:
         return escape(getattr(named, f"name_{language}"))
@@ -144,12 +146,11 @@ def render(case: PublicCase, *, language: str, timezone: str) -> str:
         f"<h1>{words['title']}</h1><dl>{facts}</dl>{merged}"
         f"<h2>{words['steps']}</h2><ol>{steps}</ol>"
     )
-    return _document(language, words["title"], body, f"{escape(case.ticket)}?lang={other}")
+    return _document(language, words["title"], body, case.ticket)
 
 
 def render_not_found(ticket: str, *, language: str) -> str:
     """The page for a number no case has."""
     words = _WORDS[language]
-    other = "en" if language == "ko" else "ko"
     body = f"<h1>{words['not_found_title']}</h1><p>{escape(ticket)}</p><p>{words['not_found']}</p>"
-    return _document(language, words["not_found_title"], body, f"?lang={other}")
+    return _document(language, words["not_found_title"], body, "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -100,7 +100,7 @@ _PUBLIC_CASE = (
         _complaint.join(_category, _category.c.code == _complaint.c.category_code)
         .join(_district, _district.c.code == _complaint.c.district_code)
         .outerjoin(_result, _result.c.code == _complaint.c.result_code)
-        .outerjoin(_original, and_(_original.c.id == _complaint.c.duplicate_of))
+        .outerjoin(_original, _original.c.id == _complaint.c.duplicate_of)
     )
     .where(_complaint.c.ticket == bindparam("ticket"))
 )
