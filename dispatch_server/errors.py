@@ -31,6 +31,12 @@ class Unauthenticated(DomainError):
     headers: dict[str, str] | None = {"WWW-Authenticate": "Bearer"}
 
 
+class Forbidden(DomainError):
+    """The caller is signed in, but their role may not do this (roles are no secret)."""
+
+    code = "forbidden"
+
+
 class NotFound(DomainError):
     """The thing asked for does not exist (or the caller may not know it exists)."""
 

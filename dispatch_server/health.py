@@ -7,18 +7,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from dispatch_server.access import public
 from dispatch_server.deps import ContextDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/livez", summary="The process is up (no database call)")
+@public
 async def livez() -> dict[str, str]:
     """Always ok while the process serves requests."""
     return {"status": "ok"}
 
 
 @router.get("/healthz", summary="The process is up and its database answers")
+@public
 async def healthz(ctx: ContextDep) -> JSONResponse:
     """Ok when the database answers a query; 503 otherwise."""
     try:

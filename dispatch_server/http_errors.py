@@ -18,6 +18,7 @@ from dispatch_server.deps import UnsupportedMediaType
 from dispatch_server.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     Invalid,
     NotFound,
     TooManyRequests,
@@ -47,6 +48,7 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed request (e.g. body is not JSON)"},
     401: {"model": ErrorBody, "description": "Who is calling is unknown"},
+    403: {"model": ErrorBody, "description": "The caller's role may not do this"},
     404: {"model": ErrorBody, "description": "Not found"},
     413: {"model": ErrorBody, "description": "Body too large"},
     415: {"model": ErrorBody, "description": "Body is not JSON"},
@@ -58,6 +60,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (UnsupportedMediaType, 415),
     (Unauthenticated, 401),
+    (Forbidden, 403),
     (TooManyRequests, 429),
     (NotFound, 404),
     (Conflict, 409),

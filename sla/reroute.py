@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server.access import EVERY_CASE
 from dispatch_server.complaints.constants import Status
 from dispatch_server.complaints.models import Complaint
 from dispatch_server.dispatch import service as dispatch
@@ -31,7 +32,9 @@ async def reroute(connection: AsyncConnection, complaint_id: int, now: datetime)
     case = (await connection.execute(_CASE, {"complaint_id": complaint_id})).first()
     if case is None or Status(case.status) not in REROUTABLE:
         return False
-    ranking = await dispatch.candidates(connection, complaint_id=complaint_id, limit=5)
+    ranking = await dispatch.candidates(
+        connection, complaint_id=complaint_id, scope=EVERY_CASE, limit=5
+    )
     others = [c for c in ranking.candidates if c.inspector_id != case.assignee_id]
     if not others:
         return False
@@ -47,6 +50,7 @@ async def reroute(connection: AsyncConnection, complaint_id: int, now: datetime)
             ),
             actor=ACTOR,
             now=now,
+            scope=EVERY_CASE,
         )
     except DomainError:
         return False  # moved meanwhile, or the candidate went off duty: the dispatcher decides

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server.access import Scope
 from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.exceptions import ComplaintNotFound
 from dispatch_server.complaints.models import Complaint
@@ -71,9 +72,11 @@ def _timer_read(row: Any) -> TimerRead:
     )
 
 
-async def complaint_sla(connection: AsyncConnection, *, ticket: str) -> ComplaintSla:
-    """The case's clocks (assign, arrive, resolve) and its expected resolution time."""
-    rows = (await connection.execute(_TIMERS, {"ticket": ticket})).all()
+async def complaint_sla(connection: AsyncConnection, *, ticket: str, scope: Scope) -> ComplaintSla:
+    """The case's clocks (assign, arrive, resolve) and its expected resolution time (404
+    outside the scope)."""
+    statement = _TIMERS.where(scope.cases(_complaint))
+    rows = (await connection.execute(statement, {"ticket": ticket, **scope.params()})).all()
     if not rows:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
     timers = sorted(
@@ -106,8 +109,11 @@ async def _move_clocks(
     payload: dict[str, Any],
     actor: str,
     now: datetime,
+    scope: Scope,
 ) -> int:
-    if (await connection.execute(_CASE_EXISTS, {"complaint_id": complaint_id})).first() is None:
+    exists = _CASE_EXISTS.where(scope.cases(_complaint))
+    params = {"complaint_id": complaint_id, **scope.params()}
+    if (await connection.execute(exists, params)).first() is None:
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
         )
@@ -133,22 +139,31 @@ async def pause(
     request: PauseRequest,
     actor: str,
     now: datetime,
+    scope: Scope,
 ) -> int:
-    """Pause the case's running clocks (409 when none runs); how many were paused."""
+    """Pause the case's running clocks (409 when none runs, 404 outside the scope); how many
+    were paused."""
     payload = {"reason": str(request.reason)}
     if request.note:
         payload["note"] = request.note
     return await _move_clocks(
         connection, complaint_id=complaint_id, needs=TimerState.RUNNING,
-        event_type="sla_paused", payload=payload, actor=actor, now=now,
+        event_type="sla_paused", payload=payload, actor=actor, now=now, scope=scope,
     )  # fmt: skip
 
 
 async def resume(
-    connection: AsyncConnection, *, complaint_id: int, note: str | None, actor: str, now: datetime
+    connection: AsyncConnection,
+    *,
+    complaint_id: int,
+    note: str | None,
+    actor: str,
+    now: datetime,
+    scope: Scope,
 ) -> int:
     """Resume the case's paused clocks (409 when none is paused); how many were resumed."""
     return await _move_clocks(
         connection, complaint_id=complaint_id, needs=TimerState.PAUSED,
         event_type="sla_resumed", payload={"note": note} if note else {}, actor=actor, now=now,
+        scope=scope,
     )  # fmt: skip

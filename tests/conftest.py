@@ -52,6 +52,7 @@ from geo.gazetteer import (
     read_addresses,
     read_dongs,
 )
+from tests.auth import StaffAuth
 
 # 2026-11-23 10:00 in Seoul.
 FROZEN_AT = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -199,7 +200,8 @@ def settings(template_database: str, tmp_path: Path) -> Settings:
 async def client(
     db: AsyncConnection, clock: FrozenClock, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The real application in-process, on the test's rolled-back connection."""
+    """The real application in-process, on the test's rolled-back connection; requests are
+    signed in as their audience's role (tests/auth.py) unless they carry Authorization."""
 
     @asynccontextmanager
     async def savepoint() -> AsyncIterator[AsyncConnection]:
@@ -210,7 +212,9 @@ async def client(
         settings=settings, clock=clock, connections=(savepoint, lambda: nullcontext(db))
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", auth=StaffAuth(lambda: nullcontext(db))
+    ) as test_client:
         yield test_client
 
 

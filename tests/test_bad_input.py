@@ -9,6 +9,7 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.auth import bearer
 from tests.conftest import count_complaints
 from tests.factories import JONGNO, complaint_body
 
@@ -216,7 +217,8 @@ async def test_database_down_is_503_not_500() -> None:
     app = create_app(settings=settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        response = await client.post(URL, json=complaint_body())
+        # Any token: checking it is the first thing that needs the database.
+        response = await client.post(URL, json=complaint_body(), headers=bearer("dfa_x"))
         assert_error_shape(response, 503, "database_unavailable")
         assert response.headers["retry-after"] == "5"
         health = await client.get("/healthz")

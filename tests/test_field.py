@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.clock import FrozenClock
+from tests.auth import AS_INSPECTOR
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 def me(inspector: int) -> dict[str, str]:
-    return {"X-Inspector-Id": str(inspector)}
+    return {AS_INSPECTOR: str(inspector)}
 
 
 def ping(clock: FrozenClock, minutes_ago: float, lat: float, lon: float) -> dict[str, Any]:

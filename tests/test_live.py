@@ -18,14 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from dispatch_server import housekeeping
+from dispatch_server.access import Scope
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings
 from dispatch_server.db import autocommit_connections, transactions
 from dispatch_server.dispatch.schemas import TransitionRequest
 from dispatch_server.dispatch.service import transition
 from dispatch_server.live import service as live
-from dispatch_server.live.service import Scope, StreamPosition
+from dispatch_server.live.service import StreamPosition
 from dispatch_server.main import create_app
+from tests.auth import AS_INSPECTOR, StaffAuth
 from tests.factories import GANGNAM, JONGNO, complaint_body
 from tests.test_dispatch import make_inspector, make_team
 
@@ -51,7 +53,10 @@ async def app_client(
         connections=(transactions(stream_engine), autocommit_connections(stream_engine)),
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    auth = StaffAuth(stream_engine.begin)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", auth=auth
+    ) as client:
         yield client
 
 
@@ -108,7 +113,7 @@ async def test_a_case_streams_each_step_with_the_case_as_it_then_stood(
     case = await moved(app_client, case, to="assigned", inspector_id=inspector, version=1)
     case = await moved(app_client, case, to="accepted", version=2)
 
-    events = decoded(await read_all(stream_engine, Scope(district="11110"), start))
+    events = decoded(await read_all(stream_engine, Scope(districts=frozenset({"11110"})), start))
     mine = [e for e in events if e["complaint"]["id"] == case["id"]]
     assert [(e["event"]["type"], e["complaint"]["status"], e["complaint"]["version"])
             for e in mine] == [("received", "received", 1), ("assigned", "assigned", 2),
@@ -131,12 +136,15 @@ async def test_an_event_that_commits_late_is_not_stepped_over(
     (inspector,) = await inspectors(stream_engine, "11110", 1)
     first, second = await new_case(app_client), await new_case(app_client)
     start = await here(stream_engine)
-    scope = Scope(district="11110")
+    scope = Scope(districts=frozenset({"11110"}))
     assign = TransitionRequest.model_validate(
         {"to": "assigned", "inspector_id": inspector, "version": 1}
     )
     async with stream_engine.begin() as slow:
-        await transition(slow, complaint_id=first["id"], move=assign, actor="t", now=clock.now())
+        await transition(
+                slow, complaint_id=first["id"], move=assign, actor="t", now=clock.now(),
+                scope=Scope(),
+            )  # fmt: skip
         async with stream_engine.begin() as quick:
             await transition(
                 quick, complaint_id=second["id"], move=assign, actor="t", now=clock.now()
@@ -186,7 +194,7 @@ async def test_each_inspector_hears_of_their_cases_only(
     assert seen(await read_all(stream_engine, Scope(inspector_id=elsewhere), start)) == [
         (gangnam["id"], "assigned")
     ]
-    jongno = seen(await read_all(stream_engine, Scope(district="11110"), start))
+    jongno = seen(await read_all(stream_engine, Scope(districts=frozenset({"11110"})), start))
     assert (gangnam["id"], "received") not in jongno and len(jongno) == 4
     everywhere = seen(await read_all(stream_engine, Scope(), start))
     assert len(everywhere) == 6
@@ -197,7 +205,7 @@ async def test_inspector_duty_and_positions_stream_to_their_district(
 ) -> None:
     (inspector,) = await inspectors(stream_engine, "11110", 1)
     start = await here(stream_engine)
-    headers = {"X-Inspector-Id": str(inspector)}
+    headers = {AS_INSPECTOR: str(inspector)}
     at = clock.now().isoformat()
     fix = {"lat": 37.5712, "lon": 126.9877, "accuracy_m": 6.0, "at": at}
     assert (
@@ -208,12 +216,12 @@ async def test_inspector_duty_and_positions_stream_to_their_district(
     await app_client.post("/api/v1/field/positions", json={"pings": [old]}, headers=headers)
     await app_client.post("/api/v1/field/duty", json={"on_duty": False}, headers=headers)
 
-    events = decoded(await read_all(stream_engine, Scope(district="11110"), start))
+    events = decoded(await read_all(stream_engine, Scope(districts=frozenset({"11110"})), start))
     assert [e["inspector"]["on_duty"] for e in events] == [True, False]
     assert events[0]["inspector"]["location"] == {"lat": 37.5712, "lon": 126.9877}
     assert events[0]["inspector"]["accuracy_m"] == 6.0
     assert events[0]["inspector"]["position_at"] == at.replace("+00:00", "Z")
-    assert await read_all(stream_engine, Scope(district="11680"), start) == []
+    assert await read_all(stream_engine, Scope(districts=frozenset({"11680"})), start) == []
 
 
 async def test_where_a_stream_starts(
@@ -233,7 +241,7 @@ async def test_where_a_stream_starts(
             fresh.position, reset=True
         )
         with pytest.raises(live.UnknownDistrict):
-            await live.start(connection, scope=Scope(district="99999"), after=None)
+            await live.start(connection, scope=Scope(districts=frozenset({"99999"})), after=None)
 
 
 @pytest.mark.parametrize(
@@ -307,5 +315,5 @@ async def test_stream_requests_are_checked_before_streaming(
     assert unknown.json()["error"]["code"] == "unknown_district"
     nobody = await client.get("/api/v1/field/stream")
     assert nobody.status_code == 401
-    stranger = await client.get("/api/v1/field/stream", headers={"X-Inspector-Id": "987654321"})
+    stranger = await client.get("/api/v1/field/stream", headers={AS_INSPECTOR: "987654321"})
     assert stranger.status_code == 401

@@ -12,6 +12,7 @@ from PIL import ExifTags, Image
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.config import Settings
+from tests.auth import AS_INSPECTOR
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
 
@@ -68,7 +69,7 @@ async def upload(
     return await client.post(
         f"/api/v1/field/complaints/{case_id}/photos",
         files=[("photos", f) for f in files],
-        headers={"X-Inspector-Id": str(inspector)},
+        headers={AS_INSPECTOR: str(inspector)},
     )
 
 

@@ -27,6 +27,7 @@ from dispatch_server.clock import FrozenClock
 from notifications.push import FcmPush
 from notifications.sms import FileSink
 from notifications.worker import DeliveryReport, Policy, deliver
+from tests.auth import AS_INSPECTOR
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
 from tests.test_notifications import TEMPLATES, LocalServer
@@ -125,7 +126,7 @@ def target(sent: dict[str, Any]) -> str:
 
 async def register(client: httpx.AsyncClient, inspector: int, token: str) -> None:
     response = await client.post(
-        "/api/v1/field/devices", json={"token": token}, headers={"X-Inspector-Id": str(inspector)}
+        "/api/v1/field/devices", json={"token": token}, headers={AS_INSPECTOR: str(inspector)}
     )
     assert response.status_code == 201, response.text
 

@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from dispatch_server.accounts.credentials import Role
+from tests.auth import bearer, committed_token_for
 from tests.factories import GANGNAM, complaint_body
 
 pytestmark = pytest.mark.server
@@ -101,16 +103,45 @@ def server(
         yield base
 
 
-def test_post_in_jongno_answers_201_over_http(server: str) -> None:
-    response = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10)
+class Staff(NamedTuple):
+    """Headers of signed-in callers of the server's database."""
+
+    agent: dict[str, str]
+    dispatcher: dict[str, str]  # of Jongno-gu
+
+    @staticmethod
+    def inspector(database_url: str, inspector_id: int) -> dict[str, str]:
+        engine = create_engine(database_url, poolclass=NullPool)
+        with engine.begin() as connection:
+            token = committed_token_for(connection, Role.INSPECTOR, inspector_id=inspector_id)
+        engine.dispose()
+        return bearer(token)
+
+
+@pytest.fixture(scope="module")
+def staff(make_database: Callable[[str], str]) -> Staff:
+    engine = create_engine(make_database("server"), poolclass=NullPool)
+    with engine.begin() as connection:
+        agent = committed_token_for(connection, Role.AGENT)
+        dispatcher = committed_token_for(connection, Role.DISPATCHER, districts=["11110"])
+    engine.dispose()
+    return Staff(bearer(agent), bearer(dispatcher))
+
+
+def test_post_in_jongno_answers_201_over_http(server: str, staff: Staff) -> None:
+    response = httpx.post(
+        f"{server}/api/v1/complaints", json=complaint_body(), headers=staff.agent, timeout=10
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["district"] == {"code": "11110", "name_ko": "종로구", "name_en": "Jongno-gu"}
-    fetched = httpx.get(f"{server}/api/v1/complaints/{created['ticket']}", timeout=10)
+    fetched = httpx.get(
+        f"{server}/api/v1/complaints/{created['ticket']}", headers=staff.agent, timeout=10
+    )
     assert fetched.json()["id"] == created["id"]
 
 
-def test_concurrent_posts_all_land_once(server: str) -> None:
+def test_concurrent_posts_all_land_once(server: str, staff: Staff) -> None:
     """Many complaints at once over several connections: every 201 is stored, once."""
     import concurrent.futures
 
@@ -118,7 +149,11 @@ def test_concurrent_posts_all_land_once(server: str) -> None:
 
     def post(i: int) -> int:
         body = complaint_body(description=f"{marker} #{i}")
-        return int(httpx.post(f"{server}/api/v1/complaints", json=body, timeout=10).json()["id"])
+        return int(
+            httpx.post(
+                f"{server}/api/v1/complaints", json=body, headers=staff.agent, timeout=10
+            ).json()["id"]
+        )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         ids = list(pool.map(post, range(80)))
@@ -127,7 +162,9 @@ def test_concurrent_posts_all_land_once(server: str) -> None:
     cursor = None
     while True:
         params = {"limit": 200} | ({"cursor": cursor} if cursor else {})
-        page = httpx.get(f"{server}/api/v1/complaints", params=params, timeout=10).json()
+        page = httpx.get(
+            f"{server}/api/v1/complaints", params=params, headers=staff.agent, timeout=10
+        ).json()
         listed += [c["id"] for c in page["items"] if c["description"].startswith(marker)]
         cursor = page["next_cursor"]
         if not cursor:
@@ -135,12 +172,12 @@ def test_concurrent_posts_all_land_once(server: str) -> None:
     assert sorted(listed) == sorted(ids)
 
 
-def test_docs_and_errors_over_http(server: str) -> None:
+def test_docs_and_errors_over_http(server: str, staff: Staff) -> None:
     assert httpx.get(f"{server}/docs", timeout=10).status_code == 200
     bad = httpx.post(
         f"{server}/api/v1/complaints",
         content=b'{"location": {"lat": NaN}}',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **staff.agent},
         timeout=10,
     )
     assert bad.status_code == 422
@@ -148,7 +185,7 @@ def test_docs_and_errors_over_http(server: str) -> None:
 
 
 def test_two_dispatchers_assign_at_once_one_wins(
-    server: str, make_database: Callable[[str], str]
+    server: str, staff: Staff, make_database: Callable[[str], str]
 ) -> None:
     """Concurrent assignment over HTTP: exactly one 200, the other 409, for every case."""
     import concurrent.futures
@@ -157,7 +194,9 @@ def test_two_dispatchers_assign_at_once_one_wins(
     inspectors = jongno_inspectors(make_database("server"), "race", 2)
 
     for _ in range(10):
-        case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()
+        case = httpx.post(
+            f"{server}/api/v1/complaints", json=complaint_body(), headers=staff.agent, timeout=10
+        ).json()
         start = threading.Barrier(2)
 
         def assign(
@@ -167,6 +206,7 @@ def test_two_dispatchers_assign_at_once_one_wins(
             return httpx.post(
                 f"{server}/api/v1/dispatch/complaints/{case_id}/transitions",
                 json={"to": "assigned", "version": 1, "inspector_id": inspector},
+                headers=staff.dispatcher,
                 timeout=10,
             )
 
@@ -176,20 +216,24 @@ def test_two_dispatchers_assign_at_once_one_wins(
         winner = next(a for a in answers if a.status_code == 200).json()
         loser = next(a for a in answers if a.status_code == 409).json()
         assert loser["error"]["code"] == "stale_version"
-        stored = httpx.get(f"{server}/api/v1/complaints/{case['ticket']}", timeout=10).json()
+        stored = httpx.get(
+            f"{server}/api/v1/complaints/{case['ticket']}", headers=staff.agent, timeout=10
+        ).json()
         assert stored["assignee_id"] == winner["assignee_id"]
         assert stored["version"] == 2
 
 
 def test_the_same_move_sent_twice_at_once_acts_once(
-    server: str, make_database: Callable[[str], str]
+    server: str, staff: Staff, make_database: Callable[[str], str]
 ) -> None:
     """Two sends of one Idempotency-Key at the same moment: one move, the same answer twice."""
     import concurrent.futures
     import threading
 
     (inspector,) = jongno_inspectors(make_database("server"), "twice", 1)
-    case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()
+    case = httpx.post(
+        f"{server}/api/v1/complaints", json=complaint_body(), headers=staff.agent, timeout=10
+    ).json()
     start = threading.Barrier(2)
 
     def send(_: int) -> httpx.Response:
@@ -197,7 +241,7 @@ def test_the_same_move_sent_twice_at_once_acts_once(
         return httpx.post(
             f"{server}/api/v1/dispatch/complaints/{case['id']}/transitions",
             json={"to": "assigned", "version": 1, "inspector_id": inspector},
-            headers={"Idempotency-Key": f"race-{case['id']}"},
+            headers={"Idempotency-Key": f"race-{case['id']}", **staff.dispatcher},
             timeout=10,
         )
 
@@ -261,11 +305,17 @@ class EventStream:
         self._context.__exit__(None, None, None)
 
 
-def test_a_dropped_stream_resumes_from_its_last_event_id_without_loss(server: str) -> None:
+def test_a_dropped_stream_resumes_from_its_last_event_id_without_loss(
+    server: str, staff: Staff
+) -> None:
     """Events committed while the reader was away come on reconnect, in order, none twice."""
-    stream = EventStream(f"{server}/api/v1/dispatch/stream?district=11110")
+    stream = EventStream(
+        f"{server}/api/v1/dispatch/stream?district=11110", headers=staff.dispatcher
+    )
     try:
-        first = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10)
+        first = httpx.post(
+            f"{server}/api/v1/complaints", json=complaint_body(), headers=staff.agent, timeout=10
+        )
         (seen,) = [
             frame
             for frame in stream.next_frames(1)
@@ -275,14 +325,22 @@ def test_a_dropped_stream_resumes_from_its_last_event_id_without_loss(server: st
         stream.close()
     assert seen.event == "complaint" and seen.id
     missed = [
-        httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10).json()["id"]
+        httpx.post(
+            f"{server}/api/v1/complaints", json=complaint_body(), headers=staff.agent, timeout=10
+        ).json()["id"]
         for _ in range(3)
     ]
     # Another district's case is not in this stream.
     gangnam = complaint_body(location=dict(GANGNAM))
-    assert httpx.post(f"{server}/api/v1/complaints", json=gangnam, timeout=10).status_code == 201
+    assert (
+        httpx.post(
+            f"{server}/api/v1/complaints", json=gangnam, headers=staff.agent, timeout=10
+        ).status_code
+        == 201
+    )
     resumed = EventStream(
-        f"{server}/api/v1/dispatch/stream?district=11110", headers={"Last-Event-ID": seen.id}
+        f"{server}/api/v1/dispatch/stream?district=11110",
+        headers={"Last-Event-ID": seen.id, **staff.dispatcher},
     )
     try:
         frames = resumed.next_frames(3)
@@ -297,17 +355,19 @@ def test_a_dropped_stream_resumes_from_its_last_event_id_without_loss(server: st
 
 
 def test_an_inspector_hears_of_an_assignment_at_once(
-    server: str, make_database: Callable[[str], str]
+    server: str, staff: Staff, make_database: Callable[[str], str]
 ) -> None:
     (inspector,) = jongno_inspectors(make_database("server"), "live", 1)
-    stream = EventStream(
-        f"{server}/api/v1/field/stream", headers={"X-Inspector-Id": str(inspector)}
-    )
+    me = Staff.inspector(make_database("server"), inspector)
+    stream = EventStream(f"{server}/api/v1/field/stream", headers=me)
     try:
-        case = httpx.post(f"{server}/api/v1/complaints", json=complaint_body(), timeout=10)
+        case = httpx.post(
+            f"{server}/api/v1/complaints", json=complaint_body(), headers=staff.agent, timeout=10
+        )
         answer = httpx.post(
             f"{server}/api/v1/dispatch/complaints/{case.json()['id']}/transitions",
             json={"to": "assigned", "version": 1, "inspector_id": inspector},
+            headers=staff.dispatcher,
             timeout=10,
         )
         assert answer.status_code == 200

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch_server.access import Anyone, public
 from dispatch_server.accounts import service
-from dispatch_server.accounts.credentials import MAX_PASSWORD, Principal, Role
+from dispatch_server.accounts.credentials import MAX_PASSWORD, Role
 from dispatch_server.deps import ContextDep, require_json
-from dispatch_server.errors import Unauthenticated
 from dispatch_server.http_errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
-
-_bearer = HTTPBearer(auto_error=False, description="an access token from POST /api/v1/auth/token")
-
-
-async def current_principal(
-    ctx: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The caller, from `Authorization: Bearer <access token>` (401 without a valid one)."""
-    if credentials is None:
-        raise Unauthenticated("sign in first: send Authorization: Bearer <access token>")
-    token = credentials.credentials
-    if len(token) > 200:
-        raise Unauthenticated("the access token is not valid", code="invalid_token")
-    async with ctx.autocommit() as connection:
-        return await service.principal_of(connection, token=token, now=ctx.clock.now())
-
-
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 class SignIn(BaseModel):
@@ -83,6 +61,7 @@ def _no_store(response: Response) -> None:
     summary="Sign in: a username and password for an access and a refresh token",
     responses={429: {"description": "too many failed sign-ins: wait Retry-After seconds"}},
 )
+@public
 async def token(body: SignIn, request: Request, response: Response, ctx: ContextDep) -> Tokens:
     """Wrong username, wrong password and a disabled account get the same 401; repeated
     failures make the account and the address wait, longer each time."""
@@ -104,6 +83,7 @@ async def token(body: SignIn, request: Request, response: Response, ctx: Context
     dependencies=[Depends(require_json)],
     summary="A new pair of tokens for a refresh token (which is spent)",
 )
+@public
 async def refresh(body: RefreshBody, response: Response, ctx: ContextDep) -> Tokens:
     """A refresh token works once; used again, it revokes its whole sign-in."""
     issued = await service.refresh(
@@ -119,15 +99,16 @@ async def refresh(body: RefreshBody, response: Response, ctx: ContextDep) -> Tok
 @router.post(
     "/sign-out", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke this sign-in's tokens"
 )
-async def sign_out(principal: PrincipalDep, ctx: ContextDep) -> None:
+async def sign_out(caller: Anyone, ctx: ContextDep) -> None:
     """The access token sent and its refresh token stop working at once."""
     async with ctx.autocommit() as connection:
-        await service.sign_out(connection, principal=principal, now=ctx.clock.now())
+        await service.sign_out(connection, principal=caller.principal, now=ctx.clock.now())
 
 
 @router.get("/me", summary="Who the access token belongs to")
-async def me(principal: PrincipalDep) -> Me:
+async def me(caller: Anyone) -> Me:
     """The account's name, role and scope."""
+    principal = caller.principal
     return Me(
         username=principal.username,
         role=principal.role,

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
+from dispatch_server.access import ADMIN_WRITE
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -60,7 +61,11 @@ class OptOut(BaseModel):
     phone: str = Field(min_length=1, max_length=40)
 
 
-@router.get("/outbox", summary="Outbox messages (e.g. status=dead: the dead letters)")
+@router.get(
+    "/outbox",
+    dependencies=[ADMIN_WRITE],
+    summary="Outbox messages (e.g. status=dead: the dead letters)",
+)
 async def list_messages(
     ctx: ContextDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
@@ -82,7 +87,7 @@ async def list_messages(
 
 @router.post(
     "/outbox/redrive",
-    dependencies=[Depends(require_json)],
+    dependencies=[ADMIN_WRITE, Depends(require_json)],
     summary="Put dead letters back in the queue (attempts from zero)",
 )
 async def redrive(body: Redrive, ctx: ContextDep) -> Redriven:
@@ -94,7 +99,7 @@ async def redrive(body: Redrive, ctx: ContextDep) -> Redriven:
 
 @router.post(
     "/sms-opt-outs",
-    dependencies=[Depends(require_json)],
+    dependencies=[ADMIN_WRITE, Depends(require_json)],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Stop every text to a number (the citizen asked an agent)",
 )
@@ -107,6 +112,7 @@ async def add_opt_out(body: OptOut, ctx: ContextDep) -> Response:
 
 @router.delete(
     "/sms-opt-outs/{phone}",
+    dependencies=[ADMIN_WRITE],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Texts to a number again",
 )

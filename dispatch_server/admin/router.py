@@ -9,6 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
+from dispatch_server.access import ADMIN_WRITE as WRITE
+from dispatch_server.access import STAFF_READ as READ
 from dispatch_server.admin import service
 from dispatch_server.admin.schemas import (
     CategoryList,
@@ -47,7 +49,7 @@ def _rule_read(rule: routing.Rule) -> RuleRead:
     )  # fmt: skip
 
 
-@router.get("/teams", summary="Teams, with their inspector counts")
+@router.get("/teams", dependencies=[READ], summary="Teams, with their inspector counts")
 async def list_teams(ctx: ContextDep, district: DistrictQuery = None) -> TeamList:
     """Every team, or one district's."""
     async with ctx.autocommit() as connection:
@@ -57,7 +59,7 @@ async def list_teams(ctx: ContextDep, district: DistrictQuery = None) -> TeamLis
 @router.post(
     "/teams",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(require_json)],
+    dependencies=[WRITE, Depends(require_json)],
     summary="Add a team to a district",
 )
 async def create_team(team: TeamCreate, ctx: ContextDep) -> TeamRead:
@@ -66,7 +68,9 @@ async def create_team(team: TeamCreate, ctx: ContextDep) -> TeamRead:
         return await service.create_team(connection, team)
 
 
-@router.get("/routing-rules", summary="Routing rules: (district, category) -> team")
+@router.get(
+    "/routing-rules", dependencies=[READ], summary="Routing rules: (district, category) -> team"
+)
 async def list_rules(ctx: ContextDep, district: DistrictQuery = None) -> RuleList:
     """Every rule, or one district's; a district's fallback (category null) comes last."""
     async with ctx.autocommit() as connection:
@@ -76,7 +80,7 @@ async def list_rules(ctx: ContextDep, district: DistrictQuery = None) -> RuleLis
 
 @router.put(
     "/routing-rules/{district}/{category}",
-    dependencies=[Depends(require_json)],
+    dependencies=[WRITE, Depends(require_json)],
     summary="Set the team of a district's category (`*`: the fallback)",
 )
 async def set_rule(
@@ -94,6 +98,7 @@ async def set_rule(
 
 @router.delete(
     "/routing-rules/{district}/{category}",
+    dependencies=[WRITE],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a rule (`*`: the fallback)",
 )
@@ -106,7 +111,9 @@ async def remove_rule(district: DistrictPath, category: CategoryPath, ctx: Conte
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/route", summary="Which team a new case of (district, category) goes to")
+@router.get(
+    "/route", dependencies=[READ], summary="Which team a new case of (district, category) goes to"
+)
 async def route(
     ctx: ContextDep,
     district: Annotated[str, Query(max_length=20)],
@@ -121,7 +128,7 @@ async def route(
     )  # fmt: skip
 
 
-@router.get("/categories", summary="Categories with their duplicate rules")
+@router.get("/categories", dependencies=[READ], summary="Categories with their duplicate rules")
 async def list_categories(ctx: ContextDep) -> CategoryList:
     """Every category, by code."""
     async with ctx.autocommit() as connection:
@@ -130,7 +137,7 @@ async def list_categories(ctx: ContextDep) -> CategoryList:
 
 @router.put(
     "/categories/{code}/dedup",
-    dependencies=[Depends(require_json)],
+    dependencies=[WRITE, Depends(require_json)],
     summary="Set a category's duplicate radius and window",
 )
 async def set_dedup(

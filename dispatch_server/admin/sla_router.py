@@ -10,6 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
+from dispatch_server.access import ADMIN_WRITE as WRITE
+from dispatch_server.access import STAFF_READ as READ
 from dispatch_server.complaints.constants import Priority
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -35,7 +37,9 @@ PriorityQuery = Annotated[
 CalendarPath = Annotated[str, Path(max_length=30, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
-@router.get("/policies", summary="SLA policies: per category (and priority) and stage")
+@router.get(
+    "/policies", dependencies=[READ], summary="SLA policies: per category (and priority) and stage"
+)
 async def list_policies(
     ctx: ContextDep,
     category: Annotated[str | None, Query(max_length=50)] = None,
@@ -47,7 +51,7 @@ async def list_policies(
 
 @router.put(
     "/policies/{category}/{kind}",
-    dependencies=[Depends(require_json)],
+    dependencies=[WRITE, Depends(require_json)],
     summary="Set a stage's target for a category (new clocks use it; running ones keep theirs)",
 )
 async def set_policy(
@@ -67,6 +71,7 @@ async def set_policy(
 
 @router.delete(
     "/policies/{category}/{kind}",
+    dependencies=[WRITE],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a policy (new cases then have no clock for that stage)",
 )
@@ -79,7 +84,11 @@ async def remove_policy(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/calendars", summary="Business calendars: zone, working hours, holiday count")
+@router.get(
+    "/calendars",
+    dependencies=[READ],
+    summary="Business calendars: zone, working hours, holiday count",
+)
 async def list_calendars(ctx: ContextDep) -> CalendarList:
     """Every calendar."""
     async with ctx.autocommit() as connection:
@@ -88,7 +97,7 @@ async def list_calendars(ctx: ContextDep) -> CalendarList:
 
 @router.put(
     "/calendars/{code}",
-    dependencies=[Depends(require_json)],
+    dependencies=[WRITE, Depends(require_json)],
     summary="Create or change a calendar (its holidays are kept)",
 )
 async def set_calendar(code: CalendarPath, calendar: CalendarSet, ctx: ContextDep) -> CalendarRead:
@@ -99,7 +108,7 @@ async def set_calendar(code: CalendarPath, calendar: CalendarSet, ctx: ContextDe
         )
 
 
-@router.get("/calendars/{code}/holidays", summary="A calendar's holidays")
+@router.get("/calendars/{code}/holidays", dependencies=[READ], summary="A calendar's holidays")
 async def list_holidays(code: CalendarPath, ctx: ContextDep) -> HolidayList:
     """404 calendar_not_found."""
     async with ctx.autocommit() as connection:
@@ -109,7 +118,7 @@ async def list_holidays(code: CalendarPath, ctx: ContextDep) -> HolidayList:
 
 @router.post(
     "/calendars/{code}/holidays",
-    dependencies=[Depends(require_json)],
+    dependencies=[WRITE, Depends(require_json)],
     summary="Add holidays (or rename those already there)",
 )
 async def add_holidays(code: CalendarPath, holidays: HolidayList, ctx: ContextDep) -> HolidayList:
@@ -122,6 +131,7 @@ async def add_holidays(code: CalendarPath, holidays: HolidayList, ctx: ContextDe
 
 @router.delete(
     "/calendars/{code}/holidays/{day}",
+    dependencies=[WRITE],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove one holiday",
 )

@@ -11,13 +11,16 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server.access import EVERY_CASE, Scope
 from dispatch_server.attachments import images
 from dispatch_server.attachments.models import Attachment
 from dispatch_server.attachments.schemas import PhotoList, PhotoRead
 from dispatch_server.attachments.storage import PhotoStore
+from dispatch_server.complaints.models import Complaint
 from dispatch_server.errors import Invalid, NotFound
 
 _attachment = Attachment.__table__
+_complaint = Complaint.__table__
 _SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png"}
 _COLUMNS = [c for c in _attachment.c if c.name not in ("original_key", "kind")]
 
@@ -96,32 +99,38 @@ async def add_photos(
         await connection.execute(
             statement.on_conflict_do_nothing(index_elements=["complaint_id", "sha256"])
         )
-    return await list_photos(connection, complaint_id=complaint_id)
+    return await list_photos(connection, complaint_id=complaint_id, scope=EVERY_CASE)
 
 
 _LIST = (
     select(*_COLUMNS)
+    .join(_complaint, _complaint.c.id == _attachment.c.complaint_id)
     .where(_attachment.c.complaint_id == bindparam("complaint_id"))
     .order_by(_attachment.c.id)
 )
 
 
-async def list_photos(connection: AsyncConnection, *, complaint_id: int) -> PhotoList:
-    """The case's photos, oldest first."""
-    rows = await connection.execute(_LIST, {"complaint_id": complaint_id})
+async def list_photos(connection: AsyncConnection, *, complaint_id: int, scope: Scope) -> PhotoList:
+    """The case's photos, oldest first (none for a case outside the scope)."""
+    statement = _LIST.where(scope.cases(_complaint))
+    rows = await connection.execute(statement, {"complaint_id": complaint_id, **scope.params()})
     return PhotoList(complaint_id=complaint_id, photos=[_read(row) for row in rows])
 
 
-_KEYS = select(
-    _attachment.c.content_type, _attachment.c.served_key, _attachment.c.thumbnail_key
-).where(_attachment.c.id == bindparam("photo_id"))
+_KEYS = (
+    select(_attachment.c.content_type, _attachment.c.served_key, _attachment.c.thumbnail_key)
+    .join(_complaint, _complaint.c.id == _attachment.c.complaint_id)
+    .where(_attachment.c.id == bindparam("photo_id"))
+)
 
 
 async def photo_bytes(
-    connection: AsyncConnection, *, photo_id: int, thumbnail: bool, store: PhotoStore
+    connection: AsyncConnection, *, photo_id: int, thumbnail: bool, store: PhotoStore, scope: Scope
 ) -> tuple[bytes, str]:
-    """The bytes to serve (never the original: no EXIF) and their content type."""
-    row = (await connection.execute(_KEYS, {"photo_id": photo_id})).first()
+    """The bytes to serve (never the original: no EXIF) and their content type; 404 for a
+    photo of a case outside the scope."""
+    statement = _KEYS.where(scope.cases(_complaint))
+    row = (await connection.execute(statement, {"photo_id": photo_id, **scope.params()})).first()
     if row is None:
         raise PhotoNotFound(f"no photo has id {photo_id}", details={"photo_id": photo_id})
     key = row.thumbnail_key if thumbnail else row.served_key

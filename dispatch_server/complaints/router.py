@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from dispatch_server.access import CaseDesk, Intake
 from dispatch_server.complaints import flows, service
 from dispatch_server.complaints.schemas import (
     ComplaintCreate,
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=E
     summary="Log a complaint",
 )
 async def create_complaint(
-    data: ComplaintCreate, response: Response, ctx: ContextDep
+    data: ComplaintCreate, response: Response, caller: Intake, ctx: ContextDep
 ) -> ComplaintCreated:
     """Locate a complaint (geocoding its address, or filling the address of its point),
     route it to its district and team, link it to an open case it repeats, and store it.
@@ -47,7 +48,7 @@ async def create_complaint(
         ctx.autocommit,
         data=data,
         geocoder=ctx.geocoder,
-        actor=f"channel:{data.channel}",
+        actor=caller.actor,
         clock=ctx.clock,
         settings=ctx.settings,
     )
@@ -65,6 +66,7 @@ async def create_complaint(
 
 @router.get("/nearby", summary="Open cases near a point (check before logging a new one)")
 async def nearby_complaints(
+    caller: CaseDesk,
     ctx: ContextDep,
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     long: Annotated[
@@ -92,31 +94,31 @@ async def nearby_complaints(
     async with ctx.autocommit() as connection:
         found = await service.nearby(
             connection, lat=lat, lon=longitude, category=category, radius_m=radius_m,
-            now=ctx.clock.now(),
+            now=ctx.clock.now(), scope=caller.scope,
         )  # fmt: skip
     return NearbyCases.model_validate(found)
 
 
 @router.get("/{ticket}", summary="One complaint by its ticket number")
-async def get_complaint(ticket: str, ctx: ContextDep) -> ComplaintRead:
-    """The complaint with this ticket number."""
+async def get_complaint(ticket: str, caller: CaseDesk, ctx: ContextDep) -> ComplaintRead:
+    """The complaint with this ticket number (the reporter's phone masked: see `/contact`)."""
     async with ctx.autocommit() as connection:
-        return await service.get_by_ticket(connection, ticket=ticket)
+        return await service.get_by_ticket(connection, ticket=ticket, scope=caller.scope)
 
 
 @router.get("/{ticket}/events", summary="A complaint's timeline, oldest first")
-async def complaint_timeline(ticket: str, ctx: ContextDep) -> Timeline:
+async def complaint_timeline(ticket: str, caller: CaseDesk, ctx: ContextDep) -> Timeline:
     """Every event of the case: received, each move with who, when and why."""
     async with ctx.autocommit() as connection:
-        return await service.timeline(connection, ticket=ticket)
+        return await service.timeline(connection, ticket=ticket, scope=caller.scope)
 
 
 @router.get("/{ticket}/sla", summary="A complaint's SLA clocks and its expected_datetime")
-async def complaint_sla(ticket: str, ctx: ContextDep) -> ComplaintSla:
+async def complaint_sla(ticket: str, caller: CaseDesk, ctx: ContextDep) -> ComplaintSla:
     """Assign, arrive and resolve clocks (those its policy has); `expected_datetime` is the
     resolve clock's due time."""
     async with ctx.autocommit() as connection:
-        return await timers.complaint_sla(connection, ticket=ticket)
+        return await timers.complaint_sla(connection, ticket=ticket, scope=caller.scope)
 
 
 @router.get(
@@ -125,10 +127,11 @@ async def complaint_sla(ticket: str, ctx: ContextDep) -> ComplaintSla:
     summary="List complaints (newest first, keyset pages)",
 )
 async def list_complaints(
-    filters: Annotated[ComplaintFilter, Query()], ctx: ContextDep
+    filters: Annotated[ComplaintFilter, Query()], caller: CaseDesk, ctx: ContextDep
 ) -> Response:
-    """Complaints matching the filters; follow `next_cursor` for the next page."""
+    """Complaints matching the filters, of the caller's districts; follow `next_cursor` for
+    the next page."""
     async with ctx.autocommit() as connection:
-        page = await service.list_page(connection, filters=filters)
+        page = await service.list_page(connection, filters=filters, scope=caller.scope)
     # Already rendered as JSON (by the database).
     return Response(page, media_type="application/json")

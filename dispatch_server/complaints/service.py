@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
+from dispatch_server.access import Scope, scope_condition
 from dispatch_server.complaints.constants import (
     AWAITING_VISIT,
     FINAL_STATUSES,
@@ -496,11 +497,12 @@ def row_as_dict(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-async def get_by_ticket(connection: AsyncConnection, *, ticket: str) -> ComplaintRead:
-    """The complaint with this public ticket number."""
+async def get_by_ticket(connection: AsyncConnection, *, ticket: str, scope: Scope) -> ComplaintRead:
+    """The complaint with this public ticket number (404 outside the scope)."""
     row = None
     if looks_like_ticket(ticket):
-        row = (await connection.execute(_BY_TICKET, {"ticket": ticket})).first()
+        statement = _BY_TICKET.where(scope.cases(_complaint))
+        row = (await connection.execute(statement, {"ticket": ticket, **scope.params()})).first()
     if row is None:
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
     return ComplaintRead.model_validate(row_as_dict(row))
@@ -514,9 +516,10 @@ _TIMELINE = (
 )
 
 
-async def timeline(connection: AsyncConnection, *, ticket: str) -> Timeline:
-    """The case's events, oldest first (404 for an unknown ticket)."""
-    rows = (await connection.execute(_TIMELINE, {"ticket": ticket})).all()
+async def timeline(connection: AsyncConnection, *, ticket: str, scope: Scope) -> Timeline:
+    """The case's events, oldest first (404 for an unknown ticket, or one outside the scope)."""
+    statement = _TIMELINE.where(scope.cases(_complaint))
+    rows = (await connection.execute(statement, {"ticket": ticket, **scope.params()})).all()
     if not rows:  # every stored complaint has at least its "received" event
         raise ComplaintNotFound(f"no complaint has ticket {ticket!r}", details={"ticket": ticket})
     return Timeline.model_validate(
@@ -524,9 +527,13 @@ async def timeline(connection: AsyncConnection, *, ticket: str) -> Timeline:
     )
 
 
-async def get_by_id(connection: AsyncConnection, *, complaint_id: int) -> ComplaintRead:
-    """The complaint with this id (staff APIs address cases by id)."""
-    row = (await connection.execute(_BY_ID, {"complaint_id": complaint_id})).first()
+async def get_by_id(
+    connection: AsyncConnection, *, complaint_id: int, scope: Scope
+) -> ComplaintRead:
+    """The complaint with this id (staff APIs address cases by id); 404 outside the scope."""
+    statement = _BY_ID.where(scope.cases(_complaint))
+    params = {"complaint_id": complaint_id, **scope.params()}
+    row = (await connection.execute(statement, params)).first()
     if row is None:
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
@@ -581,8 +588,9 @@ def _summary_json(row: Any) -> ColumnElement[Any]:
 
 
 @lru_cache(maxsize=256)
-def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
-    """The list statement for one combination of filters, values as bind parameters.
+def _page_statement(filters_given: frozenset[str], scope_kind: str) -> Select[Any]:
+    """The list statement for one combination of filters and a scope kind, values as bind
+    parameters.
 
     Built once per combination: the statement is large (the page's JSON is rendered in it)
     and building it costs more than running it.
@@ -618,6 +626,7 @@ def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
         select(*READ_COLUMNS)
         .select_from(READ_FROM)
         .where(*(conditions[name] for name in sorted(filters_given)))
+        .where(scope_condition(scope_kind, _complaint))
         .add_columns(func.row_number().over(order_by=newest_first).label("position"))
         .order_by(*newest_first)
         .limit(page_size + 1)
@@ -634,8 +643,11 @@ def _page_statement(filters_given: frozenset[str]) -> Select[Any]:
     )
 
 
-async def list_page(connection: AsyncConnection, *, filters: ComplaintFilter) -> bytes:
-    """One page of complaints, newest first, after the filter's cursor, as ComplaintPage JSON.
+async def list_page(
+    connection: AsyncConnection, *, filters: ComplaintFilter, scope: Scope
+) -> bytes:
+    """One page of the scope's complaints, newest first, after the filter's cursor, as
+    ComplaintPage JSON.
 
     PostgreSQL renders the items' JSON: a page is up to 200 rows, and shaping them in Python
     cost more than the query (docs/benchmarks.md). tests/test_intake_api.py holds the list
@@ -660,7 +672,8 @@ async def list_page(connection: AsyncConnection, *, filters: ComplaintFilter) ->
         values["after_created"], values["after_id"] = decode_cursor(filters.cursor)
     given = frozenset(name for name in _FILTERS if values.get(name) is not None)
     values["page_size"] = filters.limit
-    result = await connection.execute(_page_statement(given), values)
+    values.update(scope.params())
+    result = await connection.execute(_page_statement(given, scope.kind), values)
     items, more, last_created, last_id = result.one()
     next_cursor = encode_cursor(last_created, last_id) if more else None
     return b'{"items":%s,"next_cursor":%s}' % (items.encode(), json.dumps(next_cursor).encode())
@@ -702,8 +715,10 @@ async def nearby(
     category: str | None,
     radius_m: float | None,
     now: datetime,
+    scope: Scope,
 ) -> dict[str, Any]:
     """Open cases near a point, nearest first, for the agent to see before logging a new one.
+    Only those in the scope are listed (a district's dispatcher sees their district's).
 
     With a category: only its cases, within its duplicate radius unless `radius_m` is given,
     and the case a new complaint here would be linked to is marked `would_link`.
@@ -723,12 +738,14 @@ async def nearby(
     params = {
         "lat": lat, "lon": lon, "category": category, "now": now, "dedup": True,
         "degrees_per_m": degrees_per_metre(lat), "degrees": radius * degrees_per_metre(lat),
-        "radius_m": radius,
+        "radius_m": radius, **scope.params(),
     }  # fmt: skip
     linked_id = None
     if category is not None:
         linked_id = (await connection.execute(_WOULD_LINK, params)).scalar()
-    statement = _NEARBY if category is None else _NEARBY_OF_CATEGORY
+    statement = (_NEARBY if category is None else _NEARBY_OF_CATEGORY).where(
+        scope.cases(_complaint)
+    )
     cases: list[dict[str, Any]] = []
     for row in await connection.execute(statement, params):
         item = row_as_dict(row[: len(READ_COLUMNS)])

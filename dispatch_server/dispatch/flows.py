@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import bindparam, select
 
 from dispatch_server import idempotency
+from dispatch_server.access import EVERY_CASE, Scope
 from dispatch_server.clock import Clock
 from dispatch_server.complaints.constants import Status
 from dispatch_server.complaints.models import Complaint
@@ -24,12 +25,16 @@ async def move_once(
     complaint_id: int,
     move: TransitionRequest,
     actor: str,
-    scope: str,
+    within: Scope,
+    key_scope: str,
     key: str | None,
-    as_inspector: int | None = None,
     only_from: frozenset[Status] | None = None,
 ) -> idempotency.Replay:
-    """Make the move in one transaction with its key's claim and answer; the answer's JSON."""
+    """Make the move in one transaction with its key's claim and answer; the answer's JSON.
+
+    `within` is the mover's scope (a case outside it is not found); `key_scope` where the
+    Idempotency-Key is unique (the route, and the inspector for the field app).
+    """
     async with transaction() as connection:
 
         async def act() -> bytes:
@@ -39,14 +44,14 @@ async def move_once(
                 move=move,
                 actor=actor,
                 now=clock.now(),
-                as_inspector=as_inspector,
+                scope=within,
                 only_from=only_from,
             )
             return moved.model_dump_json().encode()
 
         return await idempotency.once(
             connection,
-            scope=scope,
+            scope=key_scope,
             key=key,
             request_body=move.model_dump_json().encode(),
             now=clock.now(),
@@ -69,7 +74,9 @@ async def auto_assign(
         version = (await connection.execute(_VERSION, {"complaint_id": complaint_id})).scalar()
         if version is None:
             return None
-        ranking = await service.candidates(connection, complaint_id=complaint_id, limit=1)
+        ranking = await service.candidates(
+            connection, complaint_id=complaint_id, scope=EVERY_CASE, limit=1
+        )
         if not ranking.candidates:
             return None
         best = ranking.candidates[0]
@@ -85,6 +92,7 @@ async def auto_assign(
                 ),
                 actor="auto-assign",
                 now=clock.now(),
+                scope=EVERY_CASE,
             )
         except StaleVersion:
             return None

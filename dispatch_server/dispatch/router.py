@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from dispatch_server import idempotency
+from dispatch_server.access import Caller, Dispatchers, Scope, Watchers
 from dispatch_server.attachments import service as attachments
 from dispatch_server.attachments.schemas import PhotoList
 from dispatch_server.complaints import service as complaints
@@ -28,7 +29,7 @@ from dispatch_server.live.router import (
     LastEventIdQuery,
     open_stream,
 )
-from dispatch_server.live.service import Scope
+from dispatch_server.live.service import UnknownDistrict
 from sla import timers
 from sla.schemas import ComplaintSla, PauseRequest, ResumeRequest
 
@@ -47,6 +48,7 @@ IdempotencyKeyHeader = Annotated[
 
 async def _move(
     ctx: AppContext,
+    caller: Caller,
     request: Request,
     complaint_id: int,
     move: TransitionRequest,
@@ -54,10 +56,9 @@ async def _move(
     only_from: frozenset[Status] | None = None,
 ) -> Response:
     """Make a dispatcher's move once per Idempotency-Key; the answer as stored."""
-    # Until accounts arrive (issue 6) the actor is the API itself.
     result = await flows.move_once(
-        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor="dispatch-api",
-        scope=f"POST {request.url.path}", key=key, only_from=only_from,
+        ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor=caller.actor,
+        within=caller.scope, key_scope=f"POST {request.url.path}", key=key, only_from=only_from,
     )  # fmt: skip
     return Response(result.answer, result.status_code, media_type="application/json")
 
@@ -73,11 +74,12 @@ async def move_complaint(
     complaint_id: int,
     move: TransitionRequest,
     request: Request,
+    caller: Dispatchers,
     ctx: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Apply one move of the state machine; 409 lists the allowed moves or the new version."""
-    return await _move(ctx, request, complaint_id, move, idempotency_key)
+    return await _move(ctx, caller, request, complaint_id, move, idempotency_key)
 
 
 @router.post(
@@ -91,6 +93,7 @@ async def merge_complaint(
     complaint_id: int,
     merge: MergeRequest,
     request: Request,
+    caller: Dispatchers,
     ctx: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -99,7 +102,7 @@ async def merge_complaint(
     move = TransitionRequest(
         to=Status.DUPLICATE, version=merge.version, duplicate_of=merge.into, reason=merge.reason
     )
-    return await _move(ctx, request, complaint_id, move, idempotency_key)
+    return await _move(ctx, caller, request, complaint_id, move, idempotency_key)
 
 
 @router.post(
@@ -113,18 +116,26 @@ async def unmerge_complaint(
     complaint_id: int,
     unmerge: UnmergeRequest,
     request: Request,
+    caller: Dispatchers,
     ctx: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """The duplicate moves back to `received` (an event on it and on its former original)."""
     move = TransitionRequest(to=Status.RECEIVED, version=unmerge.version, reason=unmerge.reason)
     return await _move(
-        ctx, request, complaint_id, move, idempotency_key, only_from=frozenset({Status.DUPLICATE})
+        ctx,
+        caller,
+        request,
+        complaint_id,
+        move,
+        idempotency_key,
+        only_from=frozenset({Status.DUPLICATE}),
     )
 
 
 async def _clocks(
     ctx: AppContext,
+    caller: Caller,
     request: Request,
     complaint_id: int,
     body: PauseRequest | ResumeRequest,
@@ -137,16 +148,18 @@ async def _clocks(
             now = ctx.clock.now()
             if isinstance(body, PauseRequest):
                 await timers.pause(
-                    connection, complaint_id=complaint_id, request=body, actor="dispatch-api",
-                    now=now,
+                    connection, complaint_id=complaint_id, request=body, actor=caller.actor,
+                    now=now, scope=caller.scope,
                 )  # fmt: skip
             else:
                 await timers.resume(
-                    connection, complaint_id=complaint_id, note=body.note, actor="dispatch-api",
-                    now=now,
+                    connection, complaint_id=complaint_id, note=body.note, actor=caller.actor,
+                    now=now, scope=caller.scope,
                 )  # fmt: skip
-            case = await complaints.get_by_id(connection, complaint_id=complaint_id)
-            clocks = await timers.complaint_sla(connection, ticket=case.ticket)
+            case = await complaints.get_by_id(
+                connection, complaint_id=complaint_id, scope=caller.scope
+            )
+            clocks = await timers.complaint_sla(connection, ticket=case.ticket, scope=caller.scope)
             return clocks.model_dump_json().encode()
 
         result = await idempotency.once(
@@ -166,11 +179,12 @@ async def pause_clocks(
     complaint_id: int,
     pause: PauseRequest,
     request: Request,
+    caller: Dispatchers,
     ctx: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """The working time left is kept; 409 no_clock_to_move when no clock is running."""
-    return await _clocks(ctx, request, complaint_id, pause, idempotency_key)
+    return await _clocks(ctx, caller, request, complaint_id, pause, idempotency_key)
 
 
 @router.post(
@@ -183,29 +197,35 @@ async def resume_clocks(
     complaint_id: int,
     resume: ResumeRequest,
     request: Request,
+    caller: Dispatchers,
     ctx: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """409 no_clock_to_move when no clock is paused."""
-    return await _clocks(ctx, request, complaint_id, resume, idempotency_key)
+    return await _clocks(ctx, caller, request, complaint_id, resume, idempotency_key)
 
 
 @router.get(
     "/complaints/{complaint_id}/candidates",
     summary="On-duty inspectors ranked for a case, with distance, load and score",
 )
-async def complaint_candidates(complaint_id: int, ctx: ContextDep) -> CandidateList:
+async def complaint_candidates(
+    complaint_id: int, caller: Watchers, ctx: ContextDep
+) -> CandidateList:
     """The nearest on-duty inspectors of the case's district team, ranked by score."""
     async with ctx.autocommit() as connection:
-        return await service.candidates(connection, complaint_id=complaint_id)
+        return await service.candidates(connection, complaint_id=complaint_id, scope=caller.scope)
 
 
 @router.get("/complaints/{complaint_id}/photos", summary="A case's photos, described")
-async def complaint_photos(complaint_id: int, ctx: ContextDep) -> PhotoList:
+async def complaint_photos(complaint_id: int, caller: Watchers, ctx: ContextDep) -> PhotoList:
     """Each photo with its EXIF time and place and the URLs of its bytes."""
     async with ctx.autocommit() as connection:
-        await complaints.get_by_id(connection, complaint_id=complaint_id)  # 404 if none
-        return await attachments.list_photos(connection, complaint_id=complaint_id)
+        # 404 when there is no such case in the caller's scope.
+        await complaints.get_by_id(connection, complaint_id=complaint_id, scope=caller.scope)
+        return await attachments.list_photos(
+            connection, complaint_id=complaint_id, scope=caller.scope
+        )
 
 
 @router.get(
@@ -214,11 +234,15 @@ async def complaint_photos(complaint_id: int, ctx: ContextDep) -> PhotoList:
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
     summary="A photo's bytes, without metadata",
 )
-async def photo(photo_id: int, ctx: ContextDep) -> Response:
+async def photo(photo_id: int, caller: Watchers, ctx: ContextDep) -> Response:
     """The picture upright and re-encoded: no EXIF (no GPS, no device) ever leaves."""
     async with ctx.autocommit() as connection:
         data, content_type = await attachments.photo_bytes(
-            connection, photo_id=photo_id, thumbnail=False, store=ctx.photos
+            connection,
+            photo_id=photo_id,
+            thumbnail=False,
+            store=ctx.photos,
+            scope=caller.scope,
         )
     return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
 
@@ -229,11 +253,15 @@ async def photo(photo_id: int, ctx: ContextDep) -> Response:
     responses={200: {"content": {"image/jpeg": {}}}},
     summary="A photo's thumbnail (JPEG, at most 320 px)",
 )
-async def photo_thumbnail(photo_id: int, ctx: ContextDep) -> Response:
+async def photo_thumbnail(photo_id: int, caller: Watchers, ctx: ContextDep) -> Response:
     """A small JPEG of the photo, without metadata."""
     async with ctx.autocommit() as connection:
         data, content_type = await attachments.photo_bytes(
-            connection, photo_id=photo_id, thumbnail=True, store=ctx.photos
+            connection,
+            photo_id=photo_id,
+            thumbnail=True,
+            store=ctx.photos,
+            scope=caller.scope,
         )
     return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
 
@@ -245,16 +273,23 @@ async def photo_thumbnail(photo_id: int, ctx: ContextDep) -> Response:
     summary="Live: a district's case changes and inspectors, as server-sent events",
 )
 async def district_stream(
+    caller: Watchers,
     ctx: ContextDep,
     last_event_id_header: LastEventIdHeader = None,
     last_event_id: LastEventIdQuery = None,
     district: Annotated[
         str | None,
-        Query(max_length=20, description="a district code; none: every district"),
+        Query(max_length=20, description="a district code; none: every district of yours"),
     ] = None,
 ) -> StreamingResponse:
     """Every timeline entry of the district's cases and every duty or position change of its
-    inspectors, in commit order; reconnecting with Last-Event-ID resumes without a gap."""
-    return await open_stream(
-        ctx, scope=Scope(district=district), header=last_event_id_header, query=last_event_id
-    )
+    inspectors, in commit order; reconnecting with Last-Event-ID resumes without a gap.
+    Only districts of the caller's scope: another is an unknown district (404)."""
+    scope = caller.scope
+    if district is not None:
+        if not scope.allows_district(district):
+            raise UnknownDistrict(
+                f"no district of yours has code {district!r}", details={"district": district}
+            )
+        scope = Scope(districts=frozenset({district}))
+    return await open_stream(ctx, scope=scope, header=last_event_id_header, query=last_event_id)

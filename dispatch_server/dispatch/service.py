@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ARRAY, BigInteger, Text, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server.access import EVERY_CASE, Scope
 from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.constants import FINAL_STATUSES, EventType, Priority, Status
 from dispatch_server.complaints.exceptions import ComplaintNotFound
@@ -225,19 +226,21 @@ async def transition(
     move: TransitionRequest,
     actor: str,
     now: datetime,
-    as_inspector: int | None = None,
+    scope: Scope,
     only_from: frozenset[Status] | None = None,
 ) -> ComplaintRead:
     """Move a case to another status, with its event, if the move is allowed at that version.
 
     409 invalid_transition (with the allowed moves) or stale_version (with the current
     version); 422 when a field the move needs is missing or wrong. Nothing is written then.
-    With `as_inspector`, the case must be that inspector's (else 404, so nothing leaks) and
-    only the inspectors' moves are allowed. With `only_from`, the case must be in one of
-    those statuses (else 409 invalid_transition).
+    The case must be in the mover's scope (else 404, so nothing leaks); an inspector's scope
+    allows only the inspectors' moves. With `only_from`, the case must be in one of those
+    statuses (else 409 invalid_transition).
     """
-    current = (await connection.execute(_CURRENT, {"complaint_id": complaint_id})).first()
-    if current is None or (as_inspector is not None and current.assignee_id != as_inspector):
+    statement = _CURRENT.where(scope.cases(_complaint))
+    params = {"complaint_id": complaint_id, **scope.params()}
+    current = (await connection.execute(statement, params)).first()
+    if current is None:
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
         )
@@ -250,7 +253,7 @@ async def transition(
     allowed = states.allowed_moves(status)
     if only_from is not None and status not in only_from:
         allowed = frozenset()  # e.g. unmerge: only a duplicate can be unmerged
-    if as_inspector is not None:
+    if scope.inspector_id is not None:
         allowed &= states.INSPECTOR_MOVES
     if move.to not in allowed:
         raise InvalidTransition(
@@ -296,7 +299,13 @@ async def transition(
         result_code = None
     unlinked_from = None
     if move.to is Status.DUPLICATE:
-        original = (await connection.execute(_ORIGINAL, {"ticket": move.duplicate_of})).first()
+        # The original must be in the mover's scope too: another district's ticket is unknown.
+        original = (
+            await connection.execute(
+                _ORIGINAL.where(scope.cases(_complaint)),
+                {"ticket": move.duplicate_of, **scope.params()},
+            )
+        ).first()
         if original is None or original.id == complaint_id:
             raise InvalidDuplicate(
                 f"{move.duplicate_of!r} is not another complaint's ticket",
@@ -363,7 +372,8 @@ async def transition(
                 "reason": move.reason,
             },
         )  # fmt: skip
-    return await complaints.get_by_id(connection, complaint_id=complaint_id)
+    # Read back whole: the mover had the case in scope when moving it.
+    return await complaints.get_by_id(connection, complaint_id=complaint_id, scope=EVERY_CASE)
 
 
 # Ranking: minutes to reach the case at the city speed, plus minutes of work already queued.
@@ -421,7 +431,7 @@ _PRIORITY = select(_complaint.c.priority, _complaint.c.team_id).where(
 
 
 async def candidates(
-    connection: AsyncConnection, *, complaint_id: int, limit: int = 10
+    connection: AsyncConnection, *, complaint_id: int, scope: Scope, limit: int = 10
 ) -> CandidateList:
     """On-duty inspectors who can take the case, best first.
 
@@ -429,7 +439,12 @@ async def candidates(
     with a known position; else those of every team of the district that works the
     category (`scope` says which).
     """
-    case = (await connection.execute(_PRIORITY, {"complaint_id": complaint_id})).first()
+    case = (
+        await connection.execute(
+            _PRIORITY.where(scope.cases(_complaint)),
+            {"complaint_id": complaint_id, **scope.params()},
+        )
+    ).first()
     if case is None:
         raise ComplaintNotFound(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
@@ -438,9 +453,9 @@ async def candidates(
     weight = LOAD_WEIGHT[Priority(priority)]
     params = {"complaint_id": complaint_id, "nearest": NEAREST_CONSIDERED, "team": team}
     rows = (await connection.execute(_NEAREST, params)).all()
-    scope = CandidateScope.TEAM if team is not None else CandidateScope.DISTRICT
+    among = CandidateScope.TEAM if team is not None else CandidateScope.DISTRICT
     if not rows and team is not None:
-        scope = CandidateScope.DISTRICT
+        among = CandidateScope.DISTRICT
         rows = (await connection.execute(_NEAREST, params | {"team": None})).all()
     ranked = []
     for row in rows:
@@ -463,7 +478,7 @@ async def candidates(
         complaint_id=complaint_id,
         priority=Priority(priority),
         team_id=team,
-        scope=scope,
+        scope=among,
         speed_m_per_min=SPEED_M_PER_MIN,
         minutes_per_open_case=MINUTES_PER_OPEN_CASE,
         load_weight=weight,

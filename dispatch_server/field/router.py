@@ -1,8 +1,7 @@
 """HTTP adapter of the field API: /api/v1/field (the inspectors' app).
 
-Who is calling: until accounts and tokens arrive (issue 6), the app names its inspector in
-the `X-Inspector-Id` header. That is an interim identity, not authentication: issue 6
-replaces it with the bearer token's inspector, and these endpoints keep their shape.
+Only inspector accounts call it; the inspector is the one the access token's account is
+linked to, and the cases are theirs alone (any other case is a 404).
 """
 
 from __future__ import annotations
@@ -13,16 +12,15 @@ from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadF
 from fastapi.responses import StreamingResponse
 
 from dispatch_server import idempotency
+from dispatch_server.access import Inspectors
 from dispatch_server.attachments import service as attachments
 from dispatch_server.attachments.schemas import PhotoList
 from dispatch_server.attachments.service import PhotoRefused
 from dispatch_server.complaints import service as complaints
-from dispatch_server.complaints.exceptions import ComplaintNotFound
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch import flows
 from dispatch_server.dispatch.schemas import TransitionRequest
-from dispatch_server.errors import Unauthenticated
 from dispatch_server.field import service
 from dispatch_server.field.schemas import (
     DeviceRead,
@@ -40,24 +38,11 @@ from dispatch_server.live.router import (
     LastEventIdQuery,
     open_stream,
 )
-from dispatch_server.live.service import Scope
 from notifications import service as notifications
 
 router = APIRouter(prefix="/api/v1/field", tags=["field"], responses=ERROR_RESPONSES)
 
 
-async def calling_inspector(
-    x_inspector_id: Annotated[
-        int | None, Header(ge=1, description="interim identity until tokens (issue 6)")
-    ] = None,
-) -> int:
-    """The inspector the app speaks for."""
-    if x_inspector_id is None:
-        raise Unauthenticated("say which inspector is calling (X-Inspector-Id)")
-    return x_inspector_id
-
-
-InspectorDep = Annotated[int, Depends(calling_inspector)]
 KeyHeader = Annotated[
     str,
     Header(
@@ -69,20 +54,20 @@ KeyHeader = Annotated[
 
 
 @router.post("/duty", dependencies=[Depends(require_json)], summary="Go on or off duty")
-async def change_duty(change: DutyChange, inspector: InspectorDep, ctx: ContextDep) -> DutyRead:
+async def change_duty(change: DutyChange, caller: Inspectors, ctx: ContextDep) -> DutyRead:
     """On duty: a candidate for new cases; off duty: not."""
     async with ctx.transaction() as connection:
-        return await service.set_duty(connection, inspector_id=inspector, on_duty=change.on_duty)
+        return await service.set_duty(
+            connection, inspector_id=caller.inspector_id, on_duty=change.on_duty
+        )
 
 
 @router.post("/positions", dependencies=[Depends(require_json)], summary="Report position fixes")
-async def report_positions(
-    batch: PingBatch, inspector: InspectorDep, ctx: ContextDep
-) -> PositionRead:
+async def report_positions(batch: PingBatch, caller: Inspectors, ctx: ContextDep) -> PositionRead:
     """Up to 500 fixes at once; the newest becomes the position if newer than the one held."""
     async with ctx.transaction() as connection:
         return await service.record_positions(
-            connection, inspector_id=inspector, batch=batch, now=ctx.clock.now()
+            connection, inspector_id=caller.inspector_id, batch=batch, now=ctx.clock.now()
         )
 
 
@@ -93,13 +78,13 @@ async def report_positions(
     summary="Register this phone for push notifications (its FCM token)",
 )
 async def register_device(
-    device: DeviceRegistration, inspector: InspectorDep, ctx: ContextDep
+    device: DeviceRegistration, caller: Inspectors, ctx: ContextDep
 ) -> DeviceRead:
     """Idempotent: the same token again only refreshes it (and moves it to the caller)."""
     async with ctx.autocommit() as connection:
         row = await notifications.register_device(
-            connection, inspector_id=inspector, token=device.token, platform=device.platform,
-            now=ctx.clock.now(),
+            connection, inspector_id=caller.inspector_id, token=device.token,
+            platform=device.platform, now=ctx.clock.now(),
         )  # fmt: skip
     return DeviceRead(**row)
 
@@ -111,32 +96,27 @@ async def register_device(
     summary="Stop pushes to this phone (sign-out)",
 )
 async def unregister_device(
-    device: DeviceRegistration, inspector: InspectorDep, ctx: ContextDep
+    device: DeviceRegistration, caller: Inspectors, ctx: ContextDep
 ) -> Response:
     async with ctx.autocommit() as connection:
         await notifications.unregister_device(
-            connection, inspector_id=inspector, token=device.token
+            connection, inspector_id=caller.inspector_id, token=device.token
         )
     return Response(status_code=204)
 
 
 @router.get("/queue", summary="My open cases, most urgent then nearest first")
-async def my_queue(inspector: InspectorDep, ctx: ContextDep) -> Queue:
+async def my_queue(caller: Inspectors, ctx: ContextDep) -> Queue:
     """The cases assigned to me that I have not finished."""
     async with ctx.autocommit() as connection:
-        return await service.queue(connection, inspector_id=inspector)
+        return await service.queue(connection, inspector_id=caller.inspector_id)
 
 
 @router.get("/complaints/{complaint_id}", summary="One of my cases (phone masked)")
-async def my_case(complaint_id: int, inspector: InspectorDep, ctx: ContextDep) -> ComplaintRead:
+async def my_case(complaint_id: int, caller: Inspectors, ctx: ContextDep) -> ComplaintRead:
     """A case assigned to me; any other case is a 404."""
     async with ctx.autocommit() as connection:
-        case = await complaints.get_by_id(connection, complaint_id=complaint_id)
-    if case.assignee_id != inspector:
-        raise ComplaintNotFound(
-            f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
-        )
-    return case
+        return await complaints.get_by_id(connection, complaint_id=complaint_id, scope=caller.scope)
 
 
 @router.post(
@@ -149,7 +129,7 @@ async def my_move(
     complaint_id: int,
     move: TransitionRequest,
     request: Request,
-    inspector: InspectorDep,
+    caller: Inspectors,
     idempotency_key: KeyHeader,
     ctx: ContextDep,
 ) -> Response:
@@ -159,10 +139,10 @@ async def my_move(
         ctx.clock,
         complaint_id=complaint_id,
         move=move,
-        actor=f"inspector:{inspector}",
-        scope=f"POST {request.url.path} inspector:{inspector}",
+        actor=caller.actor,
+        within=caller.scope,
+        key_scope=f"POST {request.url.path} {caller.actor}",
         key=idempotency_key,
-        as_inspector=inspector,
     )
     return Response(result.answer, result.status_code, media_type="application/json")
 
@@ -175,7 +155,7 @@ async def my_move(
 async def add_my_photos(
     complaint_id: int,
     photos: Annotated[list[UploadFile], File(description="one or more JPEG/PNG files")],
-    inspector: InspectorDep,
+    caller: Inspectors,
     ctx: ContextDep,
 ) -> PhotoList:
     """Every file is checked before any is kept; EXIF time and GPS are read, then stripped."""
@@ -189,16 +169,13 @@ async def add_my_photos(
     for upload in photos:
         uploads.append((upload.filename or "photo", await upload.read()))
     async with ctx.transaction() as connection:
-        case = await complaints.get_by_id(connection, complaint_id=complaint_id)
-        if case.assignee_id != inspector:
-            raise ComplaintNotFound(
-                f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
-            )
+        # 404 unless the case is mine.
+        await complaints.get_by_id(connection, complaint_id=complaint_id, scope=caller.scope)
         return await attachments.add_photos(
             connection,
             complaint_id=complaint_id,
             uploads=uploads,
-            uploaded_by=f"inspector:{inspector}",
+            uploaded_by=caller.actor,
             now=ctx.clock.now(),
             timezone=settings.timezone,
             store=ctx.photos,
@@ -213,7 +190,7 @@ async def add_my_photos(
     summary="Live: my cases' changes, as server-sent events",
 )
 async def my_stream(
-    inspector: InspectorDep,
+    caller: Inspectors,
     ctx: ContextDep,
     last_event_id_header: LastEventIdHeader = None,
     last_event_id: LastEventIdQuery = None,
@@ -221,7 +198,10 @@ async def my_stream(
     """A case assigned to me, changed, or taken from me; my own duty changes. Reconnecting
     with Last-Event-ID resumes without a gap."""
     async with ctx.autocommit() as connection:
-        await service.ensure_inspector(connection, inspector_id=inspector)
+        await service.ensure_inspector(connection, inspector_id=caller.inspector_id)
     return await open_stream(
-        ctx, scope=Scope(inspector_id=inspector), header=last_event_id_header, query=last_event_id
+        ctx,
+        scope=caller.scope,
+        header=last_event_id_header,
+        query=last_event_id,
     )

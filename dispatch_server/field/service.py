@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server.access import Scope, scope_condition
 from dispatch_server.complaints.constants import Status
 from dispatch_server.complaints.models import Complaint
 from dispatch_server.complaints.service import READ_COLUMNS, READ_FROM, row_as_dict
@@ -117,7 +118,7 @@ _QUEUE = (
     select(*READ_COLUMNS, _distance.label("distance_m"))
     .select_from(READ_FROM)
     .where(
-        _complaint.c.assignee_id == bindparam("inspector_id"),
+        scope_condition("inspector", _complaint),
         _complaint.c.status.in_([str(s) for s in WORKING]),
     )
     .order_by(_urgency, _distance.asc().nulls_last(), _complaint.c.created_at)
@@ -134,7 +135,8 @@ async def ensure_inspector(connection: AsyncConnection, *, inspector_id: int) ->
 async def queue(connection: AsyncConnection, *, inspector_id: int) -> Queue:
     """My open cases: most urgent first, then the nearest to my last position."""
     await ensure_inspector(connection, inspector_id=inspector_id)
-    rows = await connection.execute(_QUEUE, {"inspector_id": inspector_id})
+    mine = Scope(inspector_id=inspector_id)
+    rows = await connection.execute(_QUEUE, {"inspector_id": inspector_id, **mine.params()})
     items: list[dict[str, Any]] = []
     for row in rows:
         item = row_as_dict(row[: len(READ_COLUMNS)])

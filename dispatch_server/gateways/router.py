@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 
+from dispatch_server.access import public
 from dispatch_server.deps import ContextDep
 from dispatch_server.errors import NotFound, Unauthenticated
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -35,6 +36,7 @@ async def gateway_token(
         raise Unauthenticated("a gateway callback must carry the configured token")
 
 
+@public
 async def receipt(
     ctx: ContextDep,
     message: Annotated[int, Query(ge=1, le=2**63 - 1, description="our message id")],
@@ -57,6 +59,7 @@ async def receipt(
     return "ok"
 
 
+@public
 async def inbound(
     ctx: ContextDep,
     sender: Annotated[str, Query(alias="from", min_length=1, max_length=40)],

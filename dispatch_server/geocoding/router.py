@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from dispatch_server.access import EVERYONE_READ
 from dispatch_server.deps import ContextDep
 from dispatch_server.geocoding.schemas import CandidateRead, GeocodeResult, ReverseGeocodeRead
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -13,7 +14,9 @@ from dispatch_server.http_errors import ERROR_RESPONSES
 router = APIRouter(prefix="/api/v1", tags=["geocoding"], responses=ERROR_RESPONSES)
 
 
-@router.get("/geocode", summary="Places an address may mean, best first")
+@router.get(
+    "/geocode", dependencies=[EVERYONE_READ], summary="Places an address may mean, best first"
+)
 async def geocode(
     ctx: ContextDep,
     q: Annotated[str, Query(max_length=1000, description="a Seoul address, Korean or English")],
@@ -24,7 +27,11 @@ async def geocode(
     return GeocodeResult(candidates=[CandidateRead.of(c) for c in candidates])
 
 
-@router.get("/reverse-geocode", summary="The district, dong and nearest address of a point")
+@router.get(
+    "/reverse-geocode",
+    dependencies=[EVERYONE_READ],
+    summary="The district, dong and nearest address of a point",
+)
 async def reverse_geocode(
     ctx: ContextDep,
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import Header, Query
 from fastapi.responses import StreamingResponse
 
+from dispatch_server.access import Scope
 from dispatch_server.deps import AppContext
 from dispatch_server.live import service, stream
-from dispatch_server.live.service import Scope, StreamPosition
+from dispatch_server.live.service import StreamPosition
 
 LastEventIdHeader = Annotated[
     str | None,

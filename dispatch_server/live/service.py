@@ -17,6 +17,7 @@ from functools import lru_cache
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server.access import Scope
 from dispatch_server.errors import Invalid, NotFound
 from geo.districts import DISTRICT_BY_CODE
 
@@ -58,14 +59,6 @@ class StreamPosition:
 
 
 @dataclass(frozen=True)
-class Scope:
-    """Which events a stream carries: one district's (or every district's), or one inspector's."""
-
-    district: str | None = None
-    inspector_id: int | None = None
-
-
-@dataclass(frozen=True)
 class Start:
     """Where a stream begins, and whether the reader must reload what it shows first."""
 
@@ -100,11 +93,11 @@ async def start(
     are delivered again, which readers that keep the newest version of a case ignore.
     UnknownDistrict when the scope names a district the city does not have.
     """
-    if scope.district is not None:
-        found = await connection.execute(DISTRICT_BY_CODE, {"district_code": scope.district})
+    for district in sorted(scope.districts or ()):
+        found = await connection.execute(DISTRICT_BY_CODE, {"district_code": district})
         if found.first() is None:
             raise UnknownDistrict(
-                f"no district has code {scope.district!r}", details={"district": scope.district}
+                f"no district has code {district!r}", details={"district": district}
             )
     xmin, xmax, purged_tx, purged_id = (await connection.execute(_START)).one()
     horizon = StreamPosition(int(xmin), 0)
@@ -117,13 +110,16 @@ async def start(
 
 
 @lru_cache(maxsize=4)
-def _read_statement(by_district: bool, by_inspector: bool) -> TextClause:
+def _read_statement(districts: int | None, by_inspector: bool) -> TextClause:
     conditions = [
         "(tx_id, id) > (CAST(:tx_id AS xid8), :event_id)",
         "tx_id < pg_snapshot_xmin(pg_current_snapshot())",
     ]
-    if by_district:
-        conditions.append("district_code = :district")
+    if districts == 1:
+        # By equality, so that the (district, position) index also gives the order.
+        conditions.append("district_code = (CAST(:districts AS text[]))[1]")
+    elif districts is not None:
+        conditions.append("district_code = ANY(CAST(:districts AS text[]))")
     if by_inspector:
         conditions.append("(inspector_id = :inspector_id OR previous_inspector_id = :inspector_id)")
     return text(
@@ -136,18 +132,20 @@ def _read_statement(by_district: bool, by_inspector: bool) -> TextClause:
 async def read(
     connection: AsyncConnection, *, scope: Scope, after: StreamPosition, limit: int = 500
 ) -> list[LiveEvent]:
-    """The scope's events after `after`, oldest first, as far as they are final.
+    """The scope's events after `after`, oldest first, as far as they are final (a stream's
+    scope is the caller's, narrowed to a district when one was asked for).
 
     Run it in autocommit (each read takes a fresh snapshot); inside a transaction that has
     written, nothing is ever below the horizon.
     """
-    statement = _read_statement(scope.district is not None, scope.inspector_id is not None)
+    count = None if scope.districts is None else min(len(scope.districts), 2)
+    statement = _read_statement(count, scope.inspector_id is not None)
     rows = await connection.execute(
         statement,
         {
             "tx_id": str(after.tx_id),
             "event_id": after.event_id,
-            "district": scope.district,
+            "districts": sorted(scope.districts) if scope.districts is not None else None,
             "inspector_id": scope.inspector_id,
             "limit": limit,
         },

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from dispatch_server.access import Scope
 from dispatch_server.db import AsyncConnectable
-from dispatch_server.live.service import LiveEvent, Scope, Start, StreamPosition, read
+from dispatch_server.live.service import LiveEvent, Start, StreamPosition, read
 
 logger = logging.getLogger(__name__)
 

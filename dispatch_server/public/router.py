@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse
 
+from dispatch_server.access import public
 from dispatch_server.complaints.exceptions import ComplaintNotFound
 from dispatch_server.deps import ContextDep
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -34,6 +35,7 @@ PAGE_HEADERS = {
 @router.get(
     "/api/v1/public/complaints/{ticket}", summary="A case's public status by its ticket number"
 )
+@public
 async def public_complaint(ticket: str, ctx: ContextDep) -> PublicCase:
     """Stage, category, district, result and the public steps: what the tracking page shows."""
     async with ctx.autocommit() as connection:
@@ -46,6 +48,7 @@ async def public_complaint(ticket: str, ctx: ContextDep) -> PublicCase:
     summary="The citizen's tracking page (HTML, Korean or English)",
     responses={404: {"description": "no case has this ticket (an HTML page saying so)"}},
 )
+@public
 async def tracking_page(
     ticket: str,
     ctx: ContextDep,

@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from dispatch_server.access import Watchers
 from dispatch_server.deps import ContextDep
 from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
+from dispatch_server.live.service import UnknownDistrict
 from sla.report import SlaReport, sla_report
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=ERROR_RESPONSES)
@@ -26,6 +28,7 @@ class InvalidPeriod(Invalid):
 
 @router.get("/sla", summary="SLA compliance per stage, times, breaches by level")
 async def sla(
+    caller: Watchers,
     ctx: ContextDep,
     start: Annotated[
         datetime | None,
@@ -37,7 +40,12 @@ async def sla(
     district: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9A-Za-z_-]+$")] = None,
     category: Annotated[str | None, Query(max_length=50, pattern=r"^[a-z0-9_]+$")] = None,
 ) -> SlaReport:
-    """Default period: the 7 days before `to`; at most 366 days. 422 invalid_period."""
+    """Default period: the 7 days before `to`; at most 366 days. 422 invalid_period. Without
+    `district`: every district of the caller's; another's district is a 404."""
+    if district is not None and not caller.scope.allows_district(district):
+        raise UnknownDistrict(
+            f"no district of yours has code {district!r}", details={"district": district}
+        )
     now = ctx.clock.now()
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
@@ -54,5 +62,6 @@ async def sla(
         )
     async with ctx.autocommit() as connection:
         return await sla_report(
-            connection, start=start, end=end, now=now, district=district, category=category
-        )
+            connection, start=start, end=end, now=now, scope=caller.scope, district=district,
+            category=category,
+        )  # fmt: skip
