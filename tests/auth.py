@@ -13,6 +13,7 @@ do is tested in tests/test_permissions.py, not here.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Generator
@@ -92,6 +93,20 @@ def committed_token_for(
     assert user_id is not None
     connection.execute(insert(_token).values(_token_row(user_id, token)))
     return token
+
+
+@functools.cache
+def jongno_dispatcher(database_url: str) -> dict[str, str]:
+    """Headers of a dispatcher of Jongno-gu on a database a server process reads (made once
+    per database, committed)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.begin() as connection:
+        token = committed_token_for(connection, Role.DISPATCHER, districts=["11110"])
+    engine.dispose()
+    return bearer(token)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from tests import kannel as kannel_harness
+from tests.auth import jongno_dispatcher
 from tests.factories import complaint_body
 from tests.kannel import PASSWORD, USERNAME, Kannel
 from tests.test_server import free_port, jongno_inspectors, running_server
@@ -88,8 +89,11 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> Non
         time.sleep(0.2)
 
 
-def post(base: str, **body: Any) -> dict[str, Any]:
-    response = httpx.post(f"{base}/api/v1/complaints", json=complaint_body(**body), timeout=10)
+def post(base: str, url: str, **body: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{base}/api/v1/complaints", json=complaint_body(**body), headers=jongno_dispatcher(url),
+        timeout=10,
+    )  # fmt: skip
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -100,9 +104,9 @@ def test_a_cases_life_reaches_the_phones_in_their_language(
     base, url = server
     (inspector,) = jongno_inspectors(url, "lamp team", 1)
     before = len(gateway.received())
-    case = post(base, category="street_lamp", reporter={"phone": PHONE_A, "language": "en"})
+    case = post(base, url, category="street_lamp", reporter={"phone": PHONE_A, "language": "en"})
     twin = post(
-        base, category="street_lamp", location=case["location"],
+        base, url, category="street_lamp", location=case["location"],
         reporter={"phone": PHONE_B, "language": "vi"},
     )  # fmt: skip
     assert twin["status"] == "duplicate"
@@ -117,6 +121,7 @@ def test_a_cases_life_reaches_the_phones_in_their_language(
         moved = httpx.post(
             f"{base}/api/v1/dispatch/complaints/{case['id']}/transitions",
             json={"version": version, **step},
+            headers=jongno_dispatcher(url),
             timeout=10,
         )
         assert moved.status_code == 200, moved.text
@@ -165,7 +170,11 @@ def test_a_cases_life_reaches_the_phones_in_their_language(
         return {s.status for s in statuses} == {"delivered"}
 
     wait_until(settled, "delivery reports")
-    timeline = httpx.get(f"{base}/api/v1/complaints/{case['ticket']}/events", timeout=10).json()
+    timeline = httpx.get(
+        f"{base}/api/v1/complaints/{case['ticket']}/events",
+        headers=jongno_dispatcher(url),
+        timeout=10,
+    ).json()
     delivered = [e for e in timeline["events"] if e["type"] == "sms_delivered"]
     assert len(delivered) == 3 and {e["actor"] for e in delivered} == {"system:sms"}
 
@@ -177,7 +186,7 @@ def test_gateway_down_then_back_delivers_each_text_once(
     # smsbox down: the connection is refused, the worker retries.
     gateway.stop_process("smsbox")
     phones = [f"+8210555020{i:02d}" for i in range(4)]
-    cases = [post(base, reporter={"phone": p, "language": "ko"}) for p in phones[:2]]
+    cases = [post(base, url, reporter={"phone": p, "language": "ko"}) for p in phones[:2]]
 
     def attempts_failed() -> bool:
         found = rows(
@@ -195,7 +204,7 @@ def test_gateway_down_then_back_delivers_each_text_once(
     gateway.start_smsbox()
     # The operator down: Kannel takes the texts and queues them.
     gateway.stop_process("fakesmsc")
-    cases += [post(base, reporter={"phone": p, "language": "ko"}) for p in phones[2:]]
+    cases += [post(base, url, reporter={"phone": p, "language": "ko"}) for p in phones[2:]]
 
     def all_sent() -> bool:
         found = rows(
