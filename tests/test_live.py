@@ -142,13 +142,13 @@ async def test_an_event_that_commits_late_is_not_stepped_over(
     )
     async with stream_engine.begin() as slow:
         await transition(
-                slow, complaint_id=first["id"], move=assign, actor="t", now=clock.now(),
-                scope=Scope(),
-            )  # fmt: skip
+            slow, complaint_id=first["id"], move=assign, actor="t", now=clock.now(), scope=scope
+        )
         async with stream_engine.begin() as quick:
             await transition(
-                quick, complaint_id=second["id"], move=assign, actor="t", now=clock.now()
-            )
+                quick, complaint_id=second["id"], move=assign, actor="t", now=clock.now(),
+                scope=scope,
+            )  # fmt: skip
         # `quick` committed, with the larger event id; `slow` is still open.
         ids = await read_all(stream_engine, Scope(), StreamPosition(0, 0))
         assert not [e for e in ids if e.position > start]
