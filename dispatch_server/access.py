@@ -11,19 +11,27 @@ that does not exist, so nothing about it leaks.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import ARRAY, ColumnElement, Table, Text, any_, bindparam, true
 from starlette.routing import BaseRoute
 
 from dispatch_server.accounts import service as accounts
-from dispatch_server.accounts.credentials import DISTRICT_ROLES, Principal, Role
+from dispatch_server.accounts.credentials import (
+    DISTRICT_ROLES,
+    Principal,
+    Role,
+    TokenKind,
+    token_digest,
+)
 from dispatch_server.deps import ContextDep
 from dispatch_server.errors import Forbidden, Unauthenticated
 
@@ -127,16 +135,55 @@ class Caller:
 _bearer = HTTPBearer(auto_error=False, description="an access token from POST /api/v1/auth/token")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
+# The consoles' sign-in (POST /api/v1/auth/session): an HttpOnly cookie with the session
+# token, and a cookie the console's script reads to send the CSRF token back as a header.
+SESSION_COOKIE = "dasan_session"
+CSRF_COOKIE = "dasan_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-async def signed_in(ctx: ContextDep, credentials: BearerDep) -> Principal:
-    """The caller, from `Authorization: Bearer <access token>` (401 without a valid one)."""
-    if credentials is None:
+
+class CsrfRefused(Forbidden):
+    """A console's write without its session's CSRF token, or from another site."""
+
+    code = "csrf_failed"
+
+
+def check_csrf(request: Request, principal: Principal) -> None:
+    """A write on a console session must come from the console itself: its CSRF token in
+    the header (compared by digest with the session's) and, when the browser says where it
+    comes from, from this site."""
+    if request.method in SAFE_METHODS:
+        return
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise CsrfRefused("a write from another site is refused")
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        raise CsrfRefused("a write from another origin is refused", details={"origin": origin})
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = principal.csrf_digest or b""
+    if not sent or len(sent) > 200 or not hmac.compare_digest(token_digest(sent), expected):
+        raise CsrfRefused(f"a console write needs its session's {CSRF_HEADER} header")
+
+
+async def signed_in(request: Request, ctx: ContextDep, credentials: BearerDep) -> Principal:
+    """The caller, from `Authorization: Bearer <access token>` or a console's session cookie
+    (whose writes need the CSRF token); 401 without either."""
+    if credentials is not None:
+        token, kind = credentials.credentials, TokenKind.ACCESS
+    elif SESSION_COOKIE in request.cookies:
+        token, kind = request.cookies[SESSION_COOKIE], TokenKind.SESSION
+    else:
         raise Unauthenticated("sign in first: send Authorization: Bearer <access token>")
-    token = credentials.credentials
     if len(token) > 200:
         raise Unauthenticated("the access token is not valid", code="invalid_token")
     async with ctx.autocommit() as connection:
-        return await accounts.principal_of(connection, token=token, now=ctx.clock.now())
+        principal = await accounts.principal_of(
+            connection, token=token, now=ctx.clock.now(), kind=kind
+        )
+    if kind is TokenKind.SESSION:
+        check_csrf(request, principal)
+    return principal
 
 
 class Access:
@@ -163,7 +210,8 @@ def allow(*roles: Role) -> Any:
     return Depends(Access(*roles))
 
 
-Intake = Annotated[Caller, allow(Role.AGENT, Role.DISPATCHER)]
+# Agents log complaints for the whole city; a district's dispatchers work what arrives.
+Intake = Annotated[Caller, allow(Role.AGENT)]
 Contact = Annotated[Caller, allow(*FULL_PHONE_ROLES)]
 Staff = Annotated[Caller, allow(*STAFF)]
 Anyone = Annotated[Caller, allow(*EVERYONE)]

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from dispatch_server import database
 from dispatch_server.cli_outbox import outbox_app, worker
+from dispatch_server.cli_privacy import open311_app, privacy_app
 from dispatch_server.cli_sla import sla_app
 from dispatch_server.cli_users import users_app
 from dispatch_server.clock import SystemClock
@@ -39,6 +40,8 @@ app.add_typer(routing_app, name="routing")
 app.add_typer(sla_app, name="sla")
 app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(open311_app, name="open311")
 app.command("worker")(worker)
 console = Console()
 
@@ -373,7 +376,8 @@ def routing_route(
 
 @app.command("housekeeping")
 def housekeeping_once() -> None:
-    """Delete expired live events and Idempotency-Key answers now (the server does it too)."""
+    """Delete expired live events, Idempotency-Key answers, tokens and counters now (the
+    server does it too)."""
     import asyncio
 
     from dispatch_server import housekeeping
@@ -395,8 +399,8 @@ def housekeeping_once() -> None:
         console.print("a server process is doing it right now; nothing done")
     else:
         console.print(
-            f"{purged.live_events} live events and {purged.idempotency_keys} idempotency keys"
-            " deleted"
+            f"deleted: {purged.live_events} live events, {purged.idempotency_keys} idempotency"
+            f" keys, {purged.tokens} expired tokens, {purged.counters} stale counters"
         )
 
 

@@ -70,7 +70,7 @@ def outbox_list(
     for r in rows:
         console.print(
             f"{r['id']:>8} {r['status']:<9} {r['channel']:<4} {r['template']:<18}"
-            f" {r['recipient']:<22} attempts {r['attempts']}  {r['last_error'] or ''}"
+            f" {r['recipient'] or '(erased)':<22} attempts {r['attempts']}  {r['last_error'] or ''}"
         )
     if not rows:
         console.print("none")
@@ -94,13 +94,16 @@ def worker(
         bool, typer.Option(help="sweep and deliver once until nothing is due, then exit")
     ] = False,
 ) -> None:
-    """Run the background jobs until stopped: the SLA sweep (every DASAN_SLA_SWEEP_SECONDS)
-    and the outbox delivery (every DASAN_OUTBOX_POLL_SECONDS)."""
+    """Run the background jobs until stopped: the SLA sweep (every DASAN_SLA_SWEEP_SECONDS),
+    the outbox delivery (every DASAN_OUTBOX_POLL_SECONDS) and the personal-data retention
+    job (daily at DASAN_RETENTION_RUN_AT)."""
     import logging
     import signal
 
+    from dispatch_server.attachments.storage import DiskStore
     from dispatch_server.cli_sla import _sweep_once
     from dispatch_server.db import make_async_engine, transactions
+    from dispatch_server.privacy import retention
     from notifications.runner import Delivery, add_job
     from notifications.templates import load
     from sla.scheduler import make_scheduler
@@ -125,10 +128,15 @@ def worker(
             transactions(engine), clock=clock, settings=settings, templates=templates
         )
         add_job(scheduler, delivery)
+        retention.add_job(
+            scheduler, transactions(engine), clock=clock, settings=settings,
+            photos=DiskStore(settings.media_dir),
+        )  # fmt: skip
         scheduler.start()
         console.print(
             f"worker: SLA sweep every {settings.sla_sweep_seconds:g} s, outbox every"
-            f" {settings.outbox_poll_seconds:g} s via {settings.sms_gateway} (Ctrl-C stops)"
+            f" {settings.outbox_poll_seconds:g} s via {settings.sms_gateway}, retention daily at"
+            f" {settings.retention_run_at} (Ctrl-C stops)"
         )
         await stop.wait()
         scheduler.shutdown(wait=False)

@@ -110,6 +110,26 @@ class Settings(BaseSettings):
     signin_free_failures_address: int = Field(default=20, ge=0)
     signin_max_wait_seconds: float = Field(default=900.0, gt=0)
     signin_window_minutes: float = Field(default=15.0, gt=0)
+    # Console sessions (an HttpOnly cookie, CSRF token on writes): how long one lasts, and
+    # whether its cookies are Secure (None: when the request came over https).
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    cookie_secure: bool | None = None
+    # Clients whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes (the reverse proxy):
+    # comma list of addresses or networks, "*" for any. Rate limits and sign-in throttling
+    # count by the client address this gives.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Rate limits, per minute, shared by every server process (in the database): reads
+    # anyone may make (the tracking page, its JSON), per client address; and the default of
+    # a new Open311 API key.
+    public_reads_per_minute: int = Field(default=60, ge=1, le=100_000)
+    open311_requests_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    # Personal data (dispatch_server/privacy): a reporter's contact data is erased this many
+    # days after the case is done, photos after `photo_retention_days`; the job runs daily
+    # at `retention_run_at` (city time), `retention_batch` cases per transaction.
+    contact_retention_days: float = Field(default=90.0, gt=0)
+    photo_retention_days: float = Field(default=365.0, gt=0)
+    retention_run_at: str = Field(default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    retention_batch: int = Field(default=1000, gt=0, le=50_000)
 
     @property
     def database_name(self) -> str:

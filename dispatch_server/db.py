@@ -95,11 +95,14 @@ def transactions(engine: AsyncEngine) -> Callable[[], AsyncConnectable]:
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete."""
+    import dispatch_server.accounts.models  # noqa: F401
     import dispatch_server.attachments.models  # noqa: F401
     import dispatch_server.complaints.models  # noqa: F401
     import dispatch_server.dispatch.models  # noqa: F401
     import dispatch_server.idempotency  # noqa: F401
     import dispatch_server.live.models  # noqa: F401
+    import dispatch_server.open311.models  # noqa: F401
+    import dispatch_server.privacy.models  # noqa: F401
     import geo.models  # noqa: F401
     import notifications.models  # noqa: F401
     import sla.models  # noqa: F401

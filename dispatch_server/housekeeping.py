@@ -1,4 +1,5 @@
-"""Housekeeping: delete what is only kept for a while (live events, idempotency answers).
+"""Housekeeping: delete what is only kept for a while (live events, idempotency answers,
+spent tokens, stale sign-in and rate-limit counts).
 
 Safe in any number of server processes: a run takes a transaction-level advisory lock
 and a process that does not get it skips that round.
@@ -14,7 +15,8 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from dispatch_server import idempotency
+from dispatch_server import idempotency, ratelimit
+from dispatch_server.accounts import service as accounts
 from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
 from dispatch_server.db import AsyncConnectable
@@ -33,6 +35,11 @@ class Purged:
 
     live_events: int
     idempotency_keys: int
+    tokens: int = 0
+    counters: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.live_events or self.idempotency_keys or self.tokens or self.counters)
 
 
 async def run_once(
@@ -49,7 +56,11 @@ async def run_once(
             connection,
             before=clock.now() - timedelta(hours=settings.idempotency_retention_hours),
         )
-    return Purged(live_events=events, idempotency_keys=keys)
+        tokens, throttles = await accounts.purge(connection, settings=settings, now=clock.now())
+        windows = await ratelimit.purge(connection, now=clock.now())
+    return Purged(
+        live_events=events, idempotency_keys=keys, tokens=tokens, counters=throttles + windows
+    )
 
 
 async def run_forever(
@@ -59,7 +70,7 @@ async def run_forever(
     while True:
         try:
             purged = await run_once(transaction, settings=settings, clock=clock)
-            if purged and (purged.live_events or purged.idempotency_keys):
+            if purged:
                 logger.info("housekeeping: %s", purged)
         except Exception:  # a failed run is retried next round; the server goes on
             logger.exception("housekeeping run failed")

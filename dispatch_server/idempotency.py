@@ -77,6 +77,12 @@ class Replay:
     answer: bytes
 
 
+def key_scope(path: str, actor: str) -> str:
+    """Where a key counts: one endpoint and one caller. A key (or its stored answer) is
+    never another caller's: a replay must not show a case outside the replayer's scope."""
+    return f"POST {path} {actor}"
+
+
 def fingerprint(scope: str, body: bytes) -> str:
     """What identifies a request: its scope and its (validated, re-serialised) body."""
     return hashlib.sha256(scope.encode() + b"\0" + body).hexdigest()

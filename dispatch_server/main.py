@@ -31,6 +31,8 @@ from dispatch_server.gateways.router import router as gateways_router
 from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
+from dispatch_server.privacy import retention
+from dispatch_server.privacy.router import router as privacy_router
 from dispatch_server.public.router import router as public_router
 from dispatch_server.stats.router import router as stats_router
 from geo.geocoder import GazetteerGeocoder
@@ -60,6 +62,7 @@ def create_app(
     transaction, autocommit = connections
 
     the_clock = clock or SystemClock()
+    photos = DiskStore(settings.media_dir)
     # Checked now: a broken template file stops the start, not a send hours later.
     templates = load_templates(settings.templates_dir)
 
@@ -73,6 +76,9 @@ def create_app(
             )
             scheduler = make_scheduler(
                 transaction, clock=the_clock, settings=settings, sweep=settings.sla_sweep_in_serve
+            )
+            retention.add_job(
+                scheduler, transaction, clock=the_clock, settings=settings, photos=photos
             )
             if settings.outbox_in_serve:
                 delivery = Delivery(
@@ -103,7 +109,7 @@ def create_app(
         clock=the_clock,
         transaction=transaction,
         autocommit=autocommit,
-        photos=DiskStore(settings.media_dir),
+        photos=photos,
         geocoder=GazetteerGeocoder(autocommit),
         passwords=passwords_of(settings),
     )
@@ -126,4 +132,5 @@ def create_app(
     app.include_router(gateways_router)
     app.include_router(public_router)
     app.include_router(auth_router)
+    app.include_router(privacy_router)
     return app

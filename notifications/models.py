@@ -31,7 +31,8 @@ class OutboxMessage(Base):
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
     event_id: Mapped[int | None] = mapped_column(BigInteger)
     channel: Mapped[str] = mapped_column(String(10))
-    recipient: Mapped[str] = mapped_column(String(100))
+    # NULL once the retention job erased the case's contact data (migration 0015).
+    recipient: Mapped[str | None] = mapped_column(String(100))
     template: Mapped[str] = mapped_column(String(50))
     language: Mapped[str] = mapped_column(String(5))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.config import Settings
 from dispatch_server.errors import NotFound
+from dispatch_server.phones import PhoneRejected, mask_phone
+from dispatch_server.privacy.redact import redact
 from notifications.sms import FileSink, HttpGateway, HttpGatewayConfig, SmsGateway, kannel
 from notifications.worker import Policy, QuietHours
 
@@ -234,6 +236,7 @@ async def list_messages(
     after_id: int,
     limit: int,
 ) -> list[dict[str, Any]]:
+    """Messages oldest first, paged by id, citizens' numbers masked."""
     rows = await connection.execute(
         text(
             f"SELECT {_COLUMNS} FROM outbox_message"
@@ -243,7 +246,20 @@ async def list_messages(
         ),
         {"status": status, "complaint_id": complaint_id, "after_id": after_id, "limit": limit},
     )
-    return [dict(r._mapping) for r in rows]
+    return [_without_numbers(dict(r._mapping)) for r in rows]
+
+
+def _without_numbers(row: dict[str, Any]) -> dict[str, Any]:
+    """A message as operators see it: no citizen's number in full (only agents and a case's
+    dispatchers see one, logged): the recipient masked, any number in the error blanked."""
+    if row["channel"] == "sms" and row["recipient"] is not None:
+        try:
+            row["recipient"] = mask_phone(row["recipient"])
+        except PhoneRejected:
+            row["recipient"] = "***"
+    if row["last_error"]:
+        row["last_error"] = redact(row["last_error"])
+    return row
 
 
 async def redrive(

@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.db import AsyncConnectable
+from dispatch_server.privacy.redact import redact
 from notifications.sms import GatewayError, OutgoingSms, SmsGateway, fit
 from notifications.templates import Templates, UnknownTemplate
 
@@ -154,6 +155,11 @@ class _Outcome:
     kind: str | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        # What a gateway answers can quote the number back: an error is kept without any.
+        if self.error is not None:
+            self.error = redact(self.error)
+
 
 def _values(row: Any, public_url: str) -> dict[str, object]:
     values: dict[str, object] = dict(row.payload or {})
@@ -227,9 +233,7 @@ async def deliver_batch(
                 if until is not None:
                     return _Outcome(row.id, "pending", next_attempt_at=until.isoformat())
             if not _textable(row.recipient):
-                return _Outcome(
-                    row.id, "dead", error=f"not a phone that can get texts: {row.recipient}"
-                )
+                return _Outcome(row.id, "dead", error="the number cannot get texts")
             try:
                 kind, body = fit(templates.sms_text(row.template, row.language, values))
             except UnknownTemplate as error:

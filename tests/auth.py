@@ -96,17 +96,29 @@ def committed_token_for(
 
 
 @functools.cache
-def jongno_dispatcher(database_url: str) -> dict[str, str]:
-    """Headers of a dispatcher of Jongno-gu on a database a server process reads (made once
-    per database, committed)."""
+def committed_headers(
+    database_url: str, role: Role, districts: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Headers of a caller of `role` on a database a server process reads (made once per
+    database and role, committed)."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(database_url, poolclass=NullPool)
     with engine.begin() as connection:
-        token = committed_token_for(connection, Role.DISPATCHER, districts=["11110"])
+        token = committed_token_for(connection, role, districts=list(districts))
     engine.dispose()
     return bearer(token)
+
+
+def jongno_dispatcher(database_url: str) -> dict[str, str]:
+    """Headers of a dispatcher of Jongno-gu on a server's database."""
+    return committed_headers(database_url, Role.DISPATCHER, ("11110",))
+
+
+def city_agent(database_url: str) -> dict[str, str]:
+    """Headers of a call-centre agent (every district) on a server's database."""
+    return committed_headers(database_url, Role.AGENT)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -162,5 +162,5 @@ def test_housekeeping_deletes_expired_idempotency_keys(cli_db: str) -> None:
     engine.dispose()
     result = dasan(cli_db, "housekeeping")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 idempotency keys deleted" in result.stdout
+    assert "1 idempotency keys" in result.stdout
     assert rows(cli_db, "SELECT key FROM idempotency_key WHERE scope = 'cli'") == [("fresh",)]

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from tests import kannel as kannel_harness
-from tests.auth import jongno_dispatcher
+from tests.auth import city_agent, jongno_dispatcher
 from tests.factories import complaint_body
 from tests.kannel import PASSWORD, USERNAME, Kannel
 from tests.test_server import free_port, jongno_inspectors, running_server
@@ -91,7 +91,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> Non
 
 def post(base: str, url: str, **body: Any) -> dict[str, Any]:
     response = httpx.post(
-        f"{base}/api/v1/complaints", json=complaint_body(**body), headers=jongno_dispatcher(url),
+        f"{base}/api/v1/complaints", json=complaint_body(**body), headers=city_agent(url),
         timeout=10,
     )  # fmt: skip
     assert response.status_code == 201, response.text

@@ -41,17 +41,27 @@ class Principal:
     districts: frozenset[str]
     inspector_id: int | None
     session_id: uuid.UUID
+    # Console sessions (a cookie) only: the sha256 of the CSRF token writes must carry.
+    csrf_digest: bytes | None = None
 
 
 class TokenKind(StrEnum):
-    """Access tokens go with each request; a refresh token only buys the next pair."""
+    """Access tokens go with each request; a refresh token only buys the next pair; a
+    session token is a console's cookie (with a CSRF token for its writes)."""
 
     ACCESS = "access"
     REFRESH = "refresh"
+    SESSION = "session"
 
 
 # Prefixes make a leaked token recognisable to secret scanners and in logs.
-_PREFIX = {TokenKind.ACCESS: "dfa_", TokenKind.REFRESH: "dfr_"}
+_PREFIX = {TokenKind.ACCESS: "dfa_", TokenKind.REFRESH: "dfr_", TokenKind.SESSION: "dfs_"}
+CSRF_PREFIX = "dfc_"
+
+
+def new_csrf_token() -> str:
+    """A console session's CSRF token: 256 random bits."""
+    return CSRF_PREFIX + secrets.token_urlsafe(32)
 
 
 def new_token(kind: TokenKind) -> str:

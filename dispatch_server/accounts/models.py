@@ -42,6 +42,8 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Console sessions: the sha256 of the CSRF token (migration 0015).
+    csrf_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class SigninThrottle(Base):

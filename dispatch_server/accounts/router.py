@@ -1,15 +1,17 @@
-"""HTTP adapter of sign-in: /api/v1/auth (tokens for API clients and the field app)."""
+"""HTTP adapter of sign-in: /api/v1/auth (tokens for API clients and the field app, a
+cookie session for the web consoles)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch_server.access import Anyone, public
+from dispatch_server.access import CSRF_COOKIE, SESSION_COOKIE, Anyone, public
 from dispatch_server.accounts import service
 from dispatch_server.accounts.credentials import MAX_PASSWORD, Role
-from dispatch_server.deps import ContextDep, require_json
+from dispatch_server.deps import AppContext, ContextDep, require_json
 from dispatch_server.http_errors import ERROR_RESPONSES
+from dispatch_server.ratelimit import client_address
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -41,6 +43,18 @@ class Tokens(BaseModel):
     refresh_expires_in: int = Field(description="seconds the refresh token is valid")
 
 
+class ConsoleSignedIn(BaseModel):
+    """A console session: the session itself is in an HttpOnly cookie; send `csrf_token`
+    (also in the `dasan_csrf` cookie) as X-CSRF-Token with every write."""
+
+    username: str
+    role: Role
+    districts: list[str]
+    inspector_id: int | None
+    csrf_token: str
+    expires_in: int = Field(description="seconds the session lasts")
+
+
 class Me(BaseModel):
     """The signed-in account."""
 
@@ -69,13 +83,60 @@ async def token(body: SignIn, request: Request, response: Response, ctx: Context
         ctx.autocommit,
         username=body.username,
         password=body.password,
-        address=request.client.host if request.client else "unknown",
+        address=client_address(request),
         passwords=ctx.passwords,
         settings=ctx.settings,
         now=ctx.clock.now(),
     )
     _no_store(response)
     return Tokens.model_validate(issued, from_attributes=True)
+
+
+def _cookie_secure(request: Request, ctx: AppContext) -> bool:
+    configured = ctx.settings.cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
+
+
+@router.post(
+    "/session",
+    dependencies=[Depends(require_json)],
+    summary="Sign in a web console: a session cookie (HttpOnly) and a CSRF token",
+    responses={429: {"description": "too many failed sign-ins: wait Retry-After seconds"}},
+)
+@public
+async def console_session(
+    body: SignIn, request: Request, response: Response, ctx: ContextDep
+) -> ConsoleSignedIn:
+    """Throttled like /token. The cookies are SameSite=Strict (and Secure over https); a
+    write on the session needs the X-CSRF-Token header."""
+    session = await service.open_console_session(
+        ctx.autocommit,
+        username=body.username,
+        password=body.password,
+        address=client_address(request),
+        passwords=ctx.passwords,
+        settings=ctx.settings,
+        now=ctx.clock.now(),
+    )
+    secure = _cookie_secure(request, ctx)
+    for name, value, http_only in (
+        (SESSION_COOKIE, session.session_token, True),
+        (CSRF_COOKIE, session.csrf_token, False),
+    ):
+        response.set_cookie(
+            name, value, max_age=session.expires_in, path="/", secure=secure,
+            httponly=http_only, samesite="strict",
+        )  # fmt: skip
+    _no_store(response)
+    principal = session.principal
+    return ConsoleSignedIn(
+        username=principal.username,
+        role=principal.role,
+        districts=sorted(principal.districts),
+        inspector_id=principal.inspector_id,
+        csrf_token=session.csrf_token,
+        expires_in=session.expires_in,
+    )
 
 
 @router.post(
@@ -99,10 +160,15 @@ async def refresh(body: RefreshBody, response: Response, ctx: ContextDep) -> Tok
 @router.post(
     "/sign-out", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke this sign-in's tokens"
 )
-async def sign_out(caller: Anyone, ctx: ContextDep) -> None:
-    """The access token sent and its refresh token stop working at once."""
+async def sign_out(caller: Anyone, request: Request, response: Response, ctx: ContextDep) -> None:
+    """The access token sent and its refresh token (or the console session, whose cookies
+    are cleared) stop working at once."""
     async with ctx.autocommit() as connection:
         await service.sign_out(connection, principal=caller.principal, now=ctx.clock.now())
+    if SESSION_COOKIE in request.cookies:
+        secure = _cookie_secure(request, ctx)
+        for name in (SESSION_COOKIE, CSRF_COOKIE):
+            response.delete_cookie(name, path="/", secure=secure, samesite="strict")
 
 
 @router.get("/me", summary="Who the access token belongs to")

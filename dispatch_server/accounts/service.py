@@ -19,6 +19,7 @@ from dispatch_server.accounts.credentials import (
     Role,
     TokenKind,
     backoff,
+    new_csrf_token,
     new_token,
     token_digest,
 )
@@ -131,7 +132,7 @@ async def _issue(
     )
 
 
-async def sign_in(
+async def check_password(
     connect: Callable[[], AsyncConnectable],
     *,
     username: str,
@@ -140,9 +141,9 @@ async def sign_in(
     passwords: Passwords,
     settings: Settings,
     now: datetime,
-) -> Issued:
-    """Tokens for a right username and password; a failure is counted against the account
-    and the address (and committed: `connect` gives autocommit connections)."""
+) -> int:
+    """The account id for a right username and password; a failure is counted against the
+    account and the address (and committed: `connect` gives autocommit connections)."""
     keys = throttle_keys(username, address)
     async with connect() as connection:
         wait = await _wait_left(connection, keys, now)
@@ -175,20 +176,82 @@ async def sign_in(
             await connection.execute(
                 update(_user).where(_user.c.id == row.id).values(password_hash=rehashed)
             )
+    return int(row.id)
+
+
+async def sign_in(
+    connect: Callable[[], AsyncConnectable],
+    *,
+    username: str,
+    password: str,
+    address: str,
+    passwords: Passwords,
+    settings: Settings,
+    now: datetime,
+) -> Issued:
+    """An access and a refresh token for a right username and password (`check_password`)."""
+    user_id = await check_password(
+        connect, username=username, password=password, address=address, passwords=passwords,
+        settings=settings, now=now,
+    )  # fmt: skip
+    async with connect() as connection:
         return await _issue(
-            connection, user_id=row.id, session_id=uuid.uuid4(), settings=settings, now=now
+            connection, user_id=user_id, session_id=uuid.uuid4(), settings=settings, now=now
         )
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A console's sign-in: the cookie's token and the CSRF token its writes must carry."""
+
+    session_token: str
+    csrf_token: str
+    expires_in: int
+    principal: Principal
+
+
+async def open_console_session(
+    connect: Callable[[], AsyncConnectable],
+    *,
+    username: str,
+    password: str,
+    address: str,
+    passwords: Passwords,
+    settings: Settings,
+    now: datetime,
+) -> ConsoleSession:
+    """A session token (for an HttpOnly cookie) and its CSRF token, for a right username
+    and password (`check_password`: throttled the same way)."""
+    user_id = await check_password(
+        connect, username=username, password=password, address=address, passwords=passwords,
+        settings=settings, now=now,
+    )  # fmt: skip
+    token, csrf = new_token(TokenKind.SESSION), new_csrf_token()
+    life = timedelta(hours=settings.console_session_hours)
+    async with connect() as connection:
+        await connection.execute(
+            insert(_token).values(
+                user_id=user_id, session_id=uuid.uuid4(), kind=str(TokenKind.SESSION),
+                token_hash=token_digest(token), csrf_hash=token_digest(csrf), created_at=now,
+                expires_at=now + life,
+            )
+        )  # fmt: skip
+        principal = await principal_of(connection, token=token, now=now, kind=TokenKind.SESSION)
+    return ConsoleSession(
+        session_token=token, csrf_token=csrf, expires_in=int(life.total_seconds()),
+        principal=principal,
+    )  # fmt: skip
 
 
 _PRINCIPAL = (
     select(
         _user.c.id, _user.c.username, _user.c.role, _user.c.districts, _user.c.inspector_id,
-        _token.c.session_id,
+        _token.c.session_id, _token.c.csrf_hash,
     )
     .join(_user, _user.c.id == _token.c.user_id)
     .where(
         _token.c.token_hash == bindparam("digest"),
-        _token.c.kind == str(TokenKind.ACCESS),
+        _token.c.kind == bindparam("kind"),
         _token.c.revoked_at.is_(None),
         _token.c.expires_at > bindparam("now"),
         _user.c.active,
@@ -196,14 +259,23 @@ _PRINCIPAL = (
 )  # fmt: skip
 
 
-async def principal_of(connection: AsyncConnection, *, token: str, now: datetime) -> Principal:
-    """Who holds this access token (401 when it is unknown, expired, revoked, or its account
-    is disabled)."""
+async def principal_of(
+    connection: AsyncConnection,
+    *,
+    token: str,
+    now: datetime,
+    kind: TokenKind = TokenKind.ACCESS,
+) -> Principal:
+    """Who holds this access token, or this console session's (401 when it is unknown,
+    expired, revoked, or its account is disabled)."""
     row = (
-        await connection.execute(_PRINCIPAL, {"digest": token_digest(token), "now": now})
+        await connection.execute(
+            _PRINCIPAL, {"digest": token_digest(token), "now": now, "kind": str(kind)}
+        )
     ).first()
     if row is None:
-        raise Unauthenticated("the access token is not valid (expired or signed out?)",
+        what = "access token" if kind is TokenKind.ACCESS else "console session"
+        raise Unauthenticated(f"the {what} is not valid (expired or signed out?)",
                               code="invalid_token")  # fmt: skip
     return Principal(
         user_id=row.id,
@@ -212,6 +284,7 @@ async def principal_of(connection: AsyncConnection, *, token: str, now: datetime
         districts=frozenset(row.districts),
         inspector_id=row.inspector_id,
         session_id=row.session_id,
+        csrf_digest=row.csrf_hash,
     )
 
 
@@ -268,3 +341,21 @@ async def refresh(
 async def sign_out(connection: AsyncConnection, *, principal: Principal, now: datetime) -> None:
     """Revoke every token of the caller's sign-in."""
     await _revoke_session(connection, principal.session_id, now)
+
+
+async def purge(
+    connection: AsyncConnection, *, settings: Settings, now: datetime
+) -> tuple[int, int]:
+    """Delete tokens a day past their expiry (kept that long so a late request still gets
+    a clear 401 reason in the logs) and sign-in counts past their window; (tokens, counts)."""
+    tokens = await connection.execute(
+        delete(_token).where(_token.c.expires_at < now - timedelta(days=1))
+    )
+    window = timedelta(minutes=settings.signin_window_minutes)
+    throttles = await connection.execute(
+        delete(_throttle).where(
+            _throttle.c.last_failure_at < now - window,
+            func.coalesce(_throttle.c.blocked_until, _throttle.c.last_failure_at) < now,
+        )
+    )
+    return tokens.rowcount, throttles.rowcount

@@ -1,6 +1,7 @@
 """HTTP adapter of the outbox administration: /api/v1/admin/outbox and opt-outs.
 
-Open to any caller until accounts and roles arrive (issue 6), like the rest of the admin API.
+Admins only. Citizens' numbers are masked here: only agents and a case's dispatchers see
+one in full (GET /api/v1/complaints/{ticket}/contact, logged).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ class MessageRead(BaseModel):
     complaint_id: int | None
     event_id: int | None
     channel: str
-    recipient: str
+    recipient: str | None = Field(
+        description="a citizen's number masked (+82******5678; null once erased), or the "
+        "staff a push is for"
+    )
     template: str
     language: str
     status: str

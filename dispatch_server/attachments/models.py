@@ -39,6 +39,8 @@ class Attachment(Base):
     taken_lon: Mapped[float | None]
     uploaded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The retention job deleted its files (migration 0015); the row stays for statistics.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         UniqueConstraint("complaint_id", "sha256"),

@@ -22,7 +22,7 @@ from dispatch_server.errors import Invalid, NotFound
 _attachment = Attachment.__table__
 _complaint = Complaint.__table__
 _SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png"}
-_COLUMNS = [c for c in _attachment.c if c.name not in ("original_key", "kind")]
+_COLUMNS = [c for c in _attachment.c if c.name not in ("original_key", "kind", "erased_at")]
 
 
 class PhotoRefused(Invalid):
@@ -105,13 +105,16 @@ async def add_photos(
 _LIST = (
     select(*_COLUMNS)
     .join(_complaint, _complaint.c.id == _attachment.c.complaint_id)
-    .where(_attachment.c.complaint_id == bindparam("complaint_id"))
+    .where(
+        _attachment.c.complaint_id == bindparam("complaint_id"), _attachment.c.erased_at.is_(None)
+    )
     .order_by(_attachment.c.id)
 )
 
 
 async def list_photos(connection: AsyncConnection, *, complaint_id: int, scope: Scope) -> PhotoList:
-    """The case's photos, oldest first (none for a case outside the scope)."""
+    """The case's photos, oldest first, but those the retention job erased (none for a case
+    outside the scope)."""
     statement = _LIST.where(scope.cases(_complaint))
     rows = await connection.execute(statement, {"complaint_id": complaint_id, **scope.params()})
     return PhotoList(complaint_id=complaint_id, photos=[_read(row) for row in rows])
@@ -120,7 +123,7 @@ async def list_photos(connection: AsyncConnection, *, complaint_id: int, scope: 
 _KEYS = (
     select(_attachment.c.content_type, _attachment.c.served_key, _attachment.c.thumbnail_key)
     .join(_complaint, _complaint.c.id == _attachment.c.complaint_id)
-    .where(_attachment.c.id == bindparam("photo_id"))
+    .where(_attachment.c.id == bindparam("photo_id"), _attachment.c.erased_at.is_(None))
 )
 
 

@@ -23,6 +23,10 @@ class PhotoStore(Protocol):
         """The bytes stored under `key` (KeyError when there are none)."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Forget the bytes under `key` (nothing when there are none; OSError on failure)."""
+        ...
+
 
 class DiskStore:
     """Files under a folder: `ab/cd/<sha256><suffix>`, written atomically."""
@@ -56,3 +60,7 @@ class DiskStore:
         if not path.is_file():
             raise KeyError(key)
         return path.read_bytes()
+
+    def delete(self, key: str) -> None:
+        """Remove the file (the retention job, once no photo kept uses it)."""
+        self._path(key).unlink(missing_ok=True)

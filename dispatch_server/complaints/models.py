@@ -80,6 +80,11 @@ class Complaint(Base):
     channel: Mapped[str] = mapped_column(String(20))
     reporter_phone: Mapped[str | None] = mapped_column(String(20))
     reporter_language: Mapped[str] = mapped_column(String(5), server_default=Language.KO)
+    # Contact data besides the phone (migration 0015); all three are erased by the retention
+    # job (dispatch_server/privacy) a set time after the case is done.
+    reporter_name: Mapped[str | None] = mapped_column(String(100))
+    reporter_email: Mapped[str | None] = mapped_column(String(254))
+    contact_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     location: Mapped[object] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False), nullable=False
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,25 @@ Description = Annotated[
     AfterValidator(_at_most(MAX_DESCRIPTION)),
 ]
 AddressText = Annotated[str, AfterValidator(_cleaned), AfterValidator(_at_most(MAX_ADDRESS))]
+MAX_NAME = 100
+MAX_EMAIL = 254
+# One @, something on each side, a dot in the domain, no spaces: the rest is the mail
+# server's business (an address that passes and bounces costs nothing; one refused wrongly
+# loses the citizen).
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("is not an e-mail address (name@example.com)")
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+PersonName = Annotated[str, AfterValidator(_cleaned), AfterValidator(_at_most(MAX_NAME))]
+Email = Annotated[
+    str, AfterValidator(_cleaned), AfterValidator(_at_most(MAX_EMAIL)), AfterValidator(_email)
+]
 
 
 class Location(BaseModel):
@@ -60,12 +80,16 @@ class Location(BaseModel):
 
 
 class ReporterIn(BaseModel):
-    """Who reported it: a phone to text back and the language to text in."""
+    """Who reported it: a phone to text back, the language to text in, and optionally a name
+    and an e-mail address. All of it is personal data: shown in full only to agents and the
+    case's dispatchers (GET .../contact, logged), erased a set time after the case is done."""
 
     model_config = ConfigDict(extra="forbid")
 
     phone: str | None = Field(default=None, max_length=40, examples=["010-1234-5678"])
     language: Language = Language.KO
+    name: PersonName | None = Field(default=None, max_length=400, examples=["김민수"])
+    email: Email | None = Field(default=None, max_length=400, examples=["minsu@example.com"])
 
 
 class ComplaintCreate(BaseModel):

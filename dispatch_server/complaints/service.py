@@ -41,7 +41,6 @@ from dispatch_server.complaints.constants import (
     FINAL_STATUSES,
     OPEN_STATUSES,
     EventType,
-    Language,
     Status,
     sql_in,
 )
@@ -58,6 +57,7 @@ from dispatch_server.complaints.schemas import (
     ComplaintRead,
     DistrictRead,
     Location,
+    ReporterIn,
     ReporterRead,
     Timeline,
 )
@@ -276,6 +276,8 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
         "channel": bindparam("channel"),
         "reporter_phone": bindparam("reporter_phone"),
         "reporter_language": bindparam("reporter_language"),
+        "reporter_name": bindparam("reporter_name"),
+        "reporter_email": bindparam("reporter_email"),
         "location": _POINT,
         "address": bindparam("address"),
         "district_code": numbered.c.code,
@@ -400,7 +402,8 @@ async def create(
     no district covers the point (nothing is stored); UnknownCategory when the category is
     not an active one. `details` join the "received" event's payload (how it was located).
     """
-    language = data.reporter.language if data.reporter else Language.KO
+    reporter = data.reporter or ReporterIn()
+    language = reporter.language
     statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
     result = await connection.execute(
         statement,
@@ -414,6 +417,8 @@ async def create(
             "channel": str(data.channel),
             "reporter_phone": reporter_phone,
             "reporter_language": str(language),
+            "reporter_name": reporter.name or None,
+            "reporter_email": reporter.email,
             "address": place.address,
             "priority": str(data.priority) if data.priority else None,
             "now": now,

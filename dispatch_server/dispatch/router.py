@@ -58,7 +58,8 @@ async def _move(
     """Make a dispatcher's move once per Idempotency-Key; the answer as stored."""
     result = await flows.move_once(
         ctx.transaction, ctx.clock, complaint_id=complaint_id, move=move, actor=caller.actor,
-        within=caller.scope, key_scope=f"POST {request.url.path}", key=key, only_from=only_from,
+        within=caller.scope, key_scope=idempotency.key_scope(request.url.path, caller.actor),
+        key=key, only_from=only_from,
     )  # fmt: skip
     return Response(result.answer, result.status_code, media_type="application/json")
 
@@ -163,7 +164,7 @@ async def _clocks(
             return clocks.model_dump_json().encode()
 
         result = await idempotency.once(
-            connection, scope=f"POST {request.url.path}", key=key,
+            connection, scope=idempotency.key_scope(request.url.path, caller.actor), key=key,
             request_body=body.model_dump_json().encode(), now=ctx.clock.now(), action=act,
         )  # fmt: skip
     return Response(result.answer, result.status_code, media_type="application/json")

@@ -141,7 +141,7 @@ async def my_move(
         move=move,
         actor=caller.actor,
         within=caller.scope,
-        key_scope=f"POST {request.url.path} {caller.actor}",
+        key_scope=idempotency.key_scope(request.url.path, caller.actor),
         key=idempotency_key,
     )
     return Response(result.answer, result.status_code, media_type="application/json")

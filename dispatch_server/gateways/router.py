@@ -2,16 +2,18 @@
 
 Kannel calls these with GET (its dlr-url and sms-service get-url); POST works too. When
 DASAN_SMS_CALLBACK_TOKEN is set, a call must carry it as `token` (the gateway's URLs
-include it); until accounts arrive (issue 6) that shared secret is their only check.
+include it); without it, only calls from this machine are taken. The gateway has no
+account: that shared secret (or loopback) is its proof.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from dispatch_server.access import public
@@ -19,6 +21,7 @@ from dispatch_server.deps import ContextDep
 from dispatch_server.errors import NotFound, Unauthenticated
 from dispatch_server.http_errors import ERROR_RESPONSES
 from dispatch_server.phones import PhoneRejected, normalize_phone
+from dispatch_server.ratelimit import client_address
 from notifications import service
 
 logger = logging.getLogger(__name__)
@@ -29,11 +32,26 @@ router = APIRouter(
 
 
 async def gateway_token(
-    ctx: ContextDep, token: Annotated[str | None, Query(max_length=200)] = None
+    request: Request, ctx: ContextDep, token: Annotated[str | None, Query(max_length=200)] = None
 ) -> None:
+    """The gateway proves itself with the shared token; with none configured, only a
+    gateway on this machine (loopback) is believed: a receipt settles a message and lands
+    on a case's timeline, which nobody else may do."""
     expected = ctx.settings.sms_callback_token
-    if expected and not hmac.compare_digest((token or "").encode(), expected.encode()):
-        raise Unauthenticated("a gateway callback must carry the configured token")
+    if expected:
+        if not hmac.compare_digest((token or "").encode(), expected.encode()):
+            raise Unauthenticated("a gateway callback must carry the configured token")
+    elif not _loopback(client_address(request)):
+        raise Unauthenticated(
+            "gateway callbacks from other machines need DASAN_SMS_CALLBACK_TOKEN set"
+        )
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 @public

@@ -2,7 +2,9 @@
 link to, and the same facts as JSON under /api/v1/public.
 
 No account is needed: a ticket number is all it takes, so nothing here names or locates a
-person (no phone, description, address, notes or photos; see schemas.PublicCase).
+person (no phone, description, address, notes or photos; see schemas.PublicCase), and each
+client address may read `public_reads_per_minute` pages a minute (tickets are sequential:
+the limit is what keeps a script from walking through them).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dispatch_server.deps import ContextDep
 from dispatch_server.http_errors import ERROR_RESPONSES
 from dispatch_server.public import page, service
 from dispatch_server.public.schemas import PublicCase
+from dispatch_server.ratelimit import PublicReads
 
 router = APIRouter(tags=["public"], responses=ERROR_RESPONSES)
 
@@ -36,7 +39,7 @@ PAGE_HEADERS = {
     "/api/v1/public/complaints/{ticket}", summary="A case's public status by its ticket number"
 )
 @public
-async def public_complaint(ticket: str, ctx: ContextDep) -> PublicCase:
+async def public_complaint(ticket: str, ctx: ContextDep, _: PublicReads) -> PublicCase:
     """Stage, category, district, result and the public steps: what the tracking page shows."""
     async with ctx.autocommit() as connection:
         return await service.public_case(connection, ticket=ticket)
@@ -52,6 +55,7 @@ async def public_complaint(ticket: str, ctx: ContextDep) -> PublicCase:
 async def tracking_page(
     ticket: str,
     ctx: ContextDep,
+    _: PublicReads,
     lang: Annotated[str | None, Query(max_length=10, description="ko or en")] = None,
     accept_language: Annotated[str | None, Header(max_length=500)] = None,
 ) -> HTMLResponse:

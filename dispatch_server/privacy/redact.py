@@ -1,0 +1,45 @@
+"""Finding contact data in free text and blanking it: pure functions, no database.
+
+The retention job runs descriptions and timeline notes through `redact` when it erases a
+case's contact data: what citizens and agents type often carries a phone number ("call me
+on 010-..."), an e-mail address or, in parking complaints above all, a number plate.
+Matching errs on the side of blanking: after retention the text is only read for statistics.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MARK = "[삭제됨]"
+
+# A phone number: an optional country code, then 9 to 11 digits written in two to four
+# groups (010-1234-5678, 02 123 4567, +82 10-1234-5678, 01012345678).
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-]?)\d{3,4}[\s.-]?\d{4}(?!\d)"
+)
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
+# A Korean number plate: an optional region (서울), two or three digits, one of the
+# syllables plates use, four digits (12가3456, 서울 34나 5678, 123허 4567).
+_PLATE_SYLLABLES = (
+    "가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주아바사자배하허호육공해국합"
+)
+_PLATE = re.compile(rf"(?:[가-힣]{{2}}\s?)?(?<!\d)\d{{2,3}}\s?[{_PLATE_SYLLABLES}]\s?\d{{4}}(?!\d)")
+
+
+def redact(text: str) -> str:
+    """The text with every phone number, e-mail address and number plate blanked."""
+    for pattern in (_EMAIL, _PLATE, _PHONE):
+        text = pattern.sub(MARK, text)
+    return text
+
+
+def redact_values(value: Any) -> Any:
+    """A JSON value with `redact` applied to every string in it (keys left as they are)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [redact_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_values(item) for key, item in value.items()}
+    return value
