@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export DASAN_PG_PORT ?= 55432
 export DASAN_DATABASE_URL ?= postgresql+psycopg://dasan@127.0.0.1:$(DASAN_PG_PORT)/dasan
 
-.PHONY: run test setup venv system-deps db seed lint format bench stop-db clean
+.PHONY: run test setup venv web system-deps db seed lint format bench stop-db clean
 
 run: setup
 	$(BIN)/dasan serve
@@ -18,7 +18,7 @@ run: setup
 test: setup lint
 	$(BIN)/pytest
 
-setup: venv system-deps db seed
+setup: venv web system-deps db seed
 
 # The venv is rebuilt when the pinned dependencies change.
 venv: $(VENV)/.installed
@@ -27,6 +27,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
+
+# Front-end libraries the server serves itself (pinned in package-lock.json). Install
+# scripts are not run: the one there (@scarf/scarf) only reports downloads.
+web: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json | system-deps
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 system-deps:
 	bash scripts/system-deps.sh
@@ -62,4 +68,4 @@ stop-db:
 	bash scripts/pg-cluster.sh stop
 
 clean: stop-db
-	rm -rf .data $(VENV)
+	rm -rf .data $(VENV) node_modules

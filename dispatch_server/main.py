@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from dispatch_server import health, housekeeping
+from dispatch_server import apidocs, health, housekeeping
 from dispatch_server.accounts.router import router as auth_router
 from dispatch_server.accounts.service import passwords_of
 from dispatch_server.admin.outbox_router import router as outbox_admin_router
@@ -34,6 +34,7 @@ from dispatch_server.limits import BodySizeLimit
 from dispatch_server.privacy import retention
 from dispatch_server.privacy.router import router as privacy_router
 from dispatch_server.public.router import router as public_router
+from dispatch_server.security_headers import SecurityHeaders
 from dispatch_server.stats.router import router as stats_router
 from geo.geocoder import GazetteerGeocoder
 from notifications.runner import Delivery
@@ -103,6 +104,9 @@ def create_app(
         title="Dasan Field",
         version="0.1.0",
         summary="Field complaint dispatch and on-site service for a city's civil-affairs number",
+        # /docs is served by dispatch_server.apidocs (no CDN, no inline script).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = AppContext(
         settings=settings,
@@ -119,6 +123,7 @@ def create_app(
         # Photo uploads: every photo at its limit, plus the multipart framing.
         uploads={"/photos": settings.max_photo_bytes * settings.max_photos_per_upload + 65536},
     )
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(complaints_router)
@@ -133,4 +138,5 @@ def create_app(
     app.include_router(public_router)
     app.include_router(auth_router)
     app.include_router(privacy_router)
+    apidocs.install(app)
     return app

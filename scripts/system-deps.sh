@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the product needs when they are missing: PostgreSQL 15 with
-# PostGIS 3 (the database), and wrk (the loopback load generator of bench/).
+# PostGIS 3 (the database), wrk (the loopback load generator of bench/), Kannel (the SMS
+# gateway the notification tests go through), Chromium (the browser tests drive it through
+# Playwright: never a downloaded browser), and Node.js with npm when there is no npm at all
+# (the front-end libraries come from the npm registry).
 # Idempotent: does nothing when everything is there. Uses sudo when not root.
 set -euo pipefail
 
-want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk kannel kannel-extras)
+want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk kannel kannel-extras chromium)
+command -v npm >/dev/null || want+=(nodejs npm)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

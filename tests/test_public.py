@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.clock import FrozenClock
 from dispatch_server.public.page import pick_language
+from dispatch_server.security_headers import style_hash
 from notifications.sms import FileSink
 from tests.test_dispatch import move, new_case
 from tests.test_notifications import (  # noqa: F401 (fixtures)
@@ -68,8 +69,12 @@ async def test_the_page_follows_the_case_in_the_citizens_words(
     page = await client.get(f"/t/{ticket}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert "script-src" not in page.headers["content-security-policy"]  # none needed
+    policy = page.headers["content-security-policy"]
     html = page.text
+    # No script at all; the one inline style is allowed by its hash, not by 'unsafe-inline'.
+    assert "script-src 'none'" in policy and "unsafe-inline" not in policy
+    inline_style = html.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert f"style-src {style_hash(inline_style)};" in policy
     assert '<html lang="ko">' in html and ticket in html
     for korean in ("처리 불가", "현장 출동 중", public["result"]["name_ko"], "종로구"):
         assert korean in html

@@ -74,7 +74,7 @@ _STAGES: dict[str, dict[Stage, str]] = {
         Stage.CANCELLED: "Cancelled",
     },
 }
-_STYLE = (
+STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:34rem;padding:1rem;"
     "line-height:1.5;color:#1b1b1b}h1{font-size:1.3rem}dl{display:grid;"
     "grid-template-columns:auto 1fr;gap:.3rem 1rem}dt{color:#555}dd{margin:0}"
@@ -110,7 +110,7 @@ def _document(language: str, title: str, body: str, here: str) -> str:
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body>{body}"
+        f"<style>{STYLE}</style></head><body>{body}"
         f'<p><a href="{escape(here)}?lang={other}" hreflang="{other}">'
         f"{words['other_language']}</a></p><footer>{words['footer']}</footer></body></html>"
     )
