@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -121,6 +122,7 @@ COPIES = (
     "kannel",
     "outbox",
     "users",
+    "browser",
 )
 
 
@@ -196,22 +198,27 @@ def settings(template_database: str, tmp_path: Path) -> Settings:
     )  # fmt: skip
 
 
-@pytest.fixture()
-async def client(
-    db: AsyncConnection, clock: FrozenClock, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The real application in-process, on the test's rolled-back connection; requests are
-    signed in as their audience's role (tests/auth.py) unless they carry Authorization."""
+def app_on(db: AsyncConnection, settings: Settings, clock: FrozenClock) -> FastAPI:
+    """The real application on the test's connection: its transactions are SAVEPOINTs on
+    it, its autocommit connections the connection itself."""
 
     @asynccontextmanager
     async def savepoint() -> AsyncIterator[AsyncConnection]:
         async with db.begin_nested():
             yield db
 
-    app = create_app(
+    return create_app(
         settings=settings, clock=clock, connections=(savepoint, lambda: nullcontext(db))
     )
-    transport = httpx.ASGITransport(app=app)
+
+
+@pytest.fixture()
+async def client(
+    db: AsyncConnection, clock: FrozenClock, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real application in-process, on the test's rolled-back connection; requests are
+    signed in as their audience's role (tests/auth.py) unless they carry Authorization."""
+    transport = httpx.ASGITransport(app=app_on(db, settings, clock))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver", auth=StaffAuth(lambda: nullcontext(db))
     ) as test_client:

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatch_server.accounts import users
 from dispatch_server.accounts.credentials import Passwords, Role, backoff, token_digest
 from dispatch_server.clock import FrozenClock
-from tests.conftest import FAST_PASSWORDS, FROZEN_AT
+from dispatch_server.config import Settings
+from tests.conftest import FAST_PASSWORDS, FROZEN_AT, app_on
 from tests.test_cli import DASAN, rows
 
 pytestmark = pytest.mark.anyio
@@ -243,3 +244,124 @@ def test_dasan_users_creates_disables_and_lists(make_database: Callable[[str], s
         url, "SELECT password_hash FROM user_account WHERE username = 'sup-gangnam'"
     )
     assert stored.startswith("$argon2id$") and "a long enough password" not in stored
+
+
+# --- console sessions: an HttpOnly cookie, and a CSRF token on writes -------------------------
+
+
+@pytest.fixture()
+def browser_of(
+    db: AsyncConnection, settings: Settings, clock: FrozenClock
+) -> Callable[..., httpx.AsyncClient]:
+    """A client that behaves like a browser on the console: no Authorization header, only
+    the cookies the server sets (over http, or https with `secure=True`)."""
+
+    def make(*, secure: bool = False) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app_on(db, settings, clock)),
+            base_url="https://testserver" if secure else "http://testserver",
+        )
+
+    return make
+
+
+async def console_sign_in(browser: httpx.AsyncClient, password: str = PASSWORD) -> httpx.Response:
+    return await browser.post(
+        "/api/v1/auth/session", json={"username": "kim.dispatcher", "password": password}
+    )
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """Each Set-Cookie header by its cookie's name."""
+    return {header.split("=", 1)[0]: header for header in response.headers.get_list("set-cookie")}
+
+
+async def test_a_console_session_is_an_http_only_strict_cookie(
+    browser_of: Callable[..., httpx.AsyncClient], dispatcher: users.Account
+) -> None:
+    async with browser_of() as browser:
+        response = await console_sign_in(browser)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["username"] == "Kim.Dispatcher" and body["role"] == "dispatcher"
+        assert body["expires_in"] == 12 * 3600 and body["csrf_token"].startswith("dfc_")
+        cookies = set_cookies(response)
+        session, csrf = cookies["dasan_session"], cookies["dasan_csrf"]
+        for header in (session, csrf):
+            assert "SameSite=strict" in header and "Path=/" in header
+            assert "Max-Age=43200" in header and "Secure" not in header  # plain http
+        assert "HttpOnly" in session and "HttpOnly" not in csrf  # the script reads the token
+        assert csrf.split(";", 1)[0] == f"dasan_csrf={body['csrf_token']}"
+        me = await browser.get("/api/v1/auth/me")
+        assert me.status_code == 200 and me.json()["username"] == "Kim.Dispatcher"
+    async with browser_of(secure=True) as browser:
+        cookies = set_cookies(await console_sign_in(browser))
+        assert all("Secure" in header for header in cookies.values())
+
+
+async def test_console_writes_need_the_sessions_csrf_token_from_this_site(
+    browser_of: Callable[..., httpx.AsyncClient], dispatcher: users.Account
+) -> None:
+    async with browser_of() as browser:
+        token = (await console_sign_in(browser)).json()["csrf_token"]
+        other = (await console_sign_in(browser_of())).json()["csrf_token"]  # another session
+        refused = [
+            {},
+            {"X-CSRF-Token": "dfc_guessed"},
+            {"X-CSRF-Token": other},
+            {"X-CSRF-Token": token, "Origin": "https://evil.example"},
+            {"X-CSRF-Token": token, "Sec-Fetch-Site": "cross-site"},
+        ]
+        for headers in refused:
+            response = await browser.post("/api/v1/auth/sign-out", headers=headers)
+            assert response.status_code == 403, headers
+            assert response.json()["error"]["code"] == "csrf_failed"
+        assert (await browser.get("/api/v1/auth/me")).status_code == 200  # still signed in
+        done = await browser.post(
+            "/api/v1/auth/sign-out",
+            headers={"X-CSRF-Token": token, "Origin": "http://testserver",
+                     "Sec-Fetch-Site": "same-origin"},
+        )  # fmt: skip
+        assert done.status_code == 204
+        cleared = set_cookies(done)
+        assert (
+            'dasan_session=""' in cleared["dasan_session"] and "Max-Age=0" in cleared["dasan_csrf"]
+        )
+        browser.cookies.clear()
+        browser.cookies.set("dasan_session", set_cookies(await console_sign_in(browser_of()))
+                            ["dasan_session"].split(";")[0].split("=", 1)[1])  # fmt: skip
+        assert (await browser.get("/api/v1/auth/me")).status_code == 200
+
+
+async def test_the_session_ends_on_sign_out_and_after_its_hours(
+    browser_of: Callable[..., httpx.AsyncClient],
+    dispatcher: users.Account,
+    clock: FrozenClock,
+) -> None:
+    async with browser_of() as browser:
+        session = set_cookies(await console_sign_in(browser))["dasan_session"]
+        value = session.split(";", 1)[0].split("=", 1)[1]
+        # The session's token is no bearer token, and a bearer token is no session.
+        as_bearer = await browser.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {value}"}
+        )
+        assert as_bearer.status_code == 401
+        clock.advance(timedelta(hours=11, minutes=59))
+        assert (await browser.get("/api/v1/auth/me")).status_code == 200
+        clock.advance(timedelta(minutes=2))
+        expired = await browser.get("/api/v1/auth/me")
+        assert (
+            expired.status_code == 401 and "console session" in expired.json()["error"]["message"]
+        )
+
+
+async def test_console_sign_in_is_throttled_like_token_sign_in(
+    browser_of: Callable[..., httpx.AsyncClient], dispatcher: users.Account
+) -> None:
+    async with browser_of() as browser:
+        statuses = [(await console_sign_in(browser, "wrong password")).status_code
+                    for _ in range(4)]  # fmt: skip
+        assert statuses == [401] * 4  # three free failures, the fourth starts the waits
+        held = await console_sign_in(browser)  # even the right password must wait
+        assert held.status_code == 429 and held.headers["retry-after"] == "1"
+        assert "dasan_session" not in browser.cookies

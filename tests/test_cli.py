@@ -164,3 +164,59 @@ def test_housekeeping_deletes_expired_idempotency_keys(cli_db: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 idempotency keys" in result.stdout
     assert rows(cli_db, "SELECT key FROM idempotency_key WHERE scope = 'cli'") == [("fresh",)]
+
+
+def test_privacy_purge_erases_what_is_due(cli_db: str) -> None:
+    engine = create_engine(cli_db, poolclass=NullPool)
+    with engine.begin() as connection:
+        for ticket, status, age in (("CLI-OLD", "closed", 120), ("CLI-NEW", "closed", 10),
+                                    ("CLI-OPEN", "received", 120)):  # fmt: skip
+            connection.execute(
+                text(
+                    "INSERT INTO complaint (ticket, category_code, description, channel,"
+                    " reporter_phone, reporter_name, location, district_code, status, priority,"
+                    " created_at, updated_at) VALUES (:t, 'street_lamp', 'lamp out', 'phone',"
+                    " '+821023456789', '김민수', ST_SetSRID(ST_MakePoint(126.99, 37.57), 4326),"
+                    " '11110', :s, 'normal', now() - make_interval(days => :a),"
+                    " now() - make_interval(days => :a))"
+                ),
+                {"t": ticket, "s": status, "a": age},
+            )
+    engine.dispose()
+    dry = dasan(cli_db, "privacy", "purge", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "due: contact data of 1 cases" in dry.stdout
+    result = dasan(cli_db, "privacy", "purge")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "erased: contact data of 1 cases" in result.stdout
+    phones = rows(cli_db, "SELECT ticket, reporter_phone IS NULL, reporter_name IS NULL FROM"
+                          " complaint WHERE ticket LIKE 'CLI-%' ORDER BY ticket")  # fmt: skip
+    assert phones == [
+        ("CLI-NEW", False, False),
+        ("CLI-OLD", True, True),
+        ("CLI-OPEN", False, False),
+    ]
+    assert "0 reads" in dasan(cli_db, "privacy", "access-log").stdout
+
+
+def test_open311_keys_are_made_listed_and_revoked(cli_db: str) -> None:
+    made = dasan(cli_db, "open311", "keys", "create", "Seoul Smart App",
+                 "--requests-per-minute", "120")  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("o311_") and len(key) > 40
+    # Only the key's hash and its first characters are kept.
+    stored = rows(cli_db, "SELECT key_prefix, key_hash, requests_per_minute FROM api_client"
+                          " WHERE name = 'Seoul Smart App'")  # fmt: skip
+    ((prefix, digest, limit),) = stored
+    assert key.startswith(prefix) and key.encode() not in bytes(digest) and limit == 120
+    listed = dasan(cli_db, "open311", "keys", "list")
+    assert "Seoul Smart App" in listed.stdout and key not in listed.stdout
+    again = dasan(cli_db, "open311", "keys", "create", "seoul smart app")
+    assert again.returncode == 1 and "exists already" in again.stdout
+    revoked = dasan(cli_db, "open311", "keys", "revoke", "Seoul Smart App")
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    assert rows(cli_db, "SELECT revoked_at IS NOT NULL FROM api_client WHERE name ="
+                        " 'Seoul Smart App'") == [(True,)]  # fmt: skip
+    unknown = dasan(cli_db, "open311", "keys", "revoke", "nobody")
+    assert unknown.returncode == 1 and "no client application" in unknown.stdout

@@ -13,6 +13,9 @@ another district, and the status is checked:
   Jongno-gu's cases) on the other district's case: 404, as for a case that does not exist;
 - otherwise: the route's normal answer.
 
+Every answer is also searched, as raw bytes, for the reporters' contact data (the phone in
+each way it can be written, the name, the e-mail address): only /contact may hold it.
+
 The data (two districts, each with a team, an inspector, an assigned case with a photo, a
 received case and a duplicate) is built once for the module; each call runs in a SAVEPOINT
 rolled back after it, so every call sees the same world.
@@ -59,6 +62,23 @@ PUBLIC = None
 CALLERS = ("anonymous", *(str(role) for role in Role))
 SCOPED = frozenset({D, S, IN})
 OWN, OTHER = "11110", "11680"
+# Every reporter of the world: what no answer but /contact may contain.
+REPORTER = {"phone": "010-2345-6789", "language": "ko", "name": "김민수",
+            "email": "minsu.kim@example.com"}  # fmt: skip
+SECRETS = [
+    form.encode()
+    for form in (
+        "+821023456789",
+        "01023456789",
+        "010-2345-6789",
+        "1023456789",
+        "2345-6789",
+        "김민수",
+        "minsu.kim@example.com",
+        "minsu.kim",
+    )
+] + ["김민수".encode("unicode_escape")]  # as JSON may escape it
+CONTACT_ROUTE = ("GET", "/api/v1/complaints/{ticket}/contact")
 
 
 @dataclass
@@ -441,8 +461,9 @@ async def _side(
         return {"lat": point["lat"] + 0.002 * i, "lon": point["lon"]}
 
     async def case(i: int) -> dict[str, Any]:
-        return await post("/api/v1/complaints", agent, json=complaint_body(
-            location=spot(i), reporter={"phone": "010-1234-5678", "language": "ko"}))  # fmt: skip
+        return await post(
+            "/api/v1/complaints", agent, json=complaint_body(location=spot(i), reporter=REPORTER)
+        )
 
     assigned = await case(0)
     assigned = await post(
@@ -528,13 +549,13 @@ async def _stream_status(app: FastAPI, call: Call) -> int:
         await asyncio.wait_for(task, timeout=10)
 
 
-async def _status(world: World, call: Call, caller: str) -> tuple[int, str]:
+async def _status(world: World, call: Call, caller: str) -> tuple[int, bytes]:
     headers = dict(call.headers)
     if caller != "anonymous":
         headers.update(bearer(world.tokens[caller]))
     call.headers = headers
     if call.stream:
-        return await _stream_status(world.app, call), ""
+        return await _stream_status(world.app, call), b""
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=world.app), base_url="http://testserver"
     ) as client:
@@ -542,7 +563,7 @@ async def _status(world: World, call: Call, caller: str) -> tuple[int, str]:
             call.method, call.path, params=call.params, json=call.json, files=call.files,
             headers=headers,
         )  # fmt: skip
-    return response.status_code, response.text[:300]
+    return response.status_code, response.content
 
 
 def test_every_route_has_a_rule_and_a_line_in_the_book() -> None:
@@ -570,4 +591,9 @@ async def test_the_matrix(world: World, method: str, path: str, caller: str, tar
         status, body = await _status(world, call, caller)
     finally:
         await savepoint.rollback()
-    assert status == expected(rule, caller, target), body
+    assert status == expected(rule, caller, target), body[:300]
+    if (method, path) != CONTACT_ROUTE:
+        leaked = [secret for secret in SECRETS if secret in body]
+        assert not leaked, f"contact data in the answer: {leaked}"
+    elif status == 200:  # the data the search looks for is really there to find
+        assert b"+821023456789" in body and "김민수".encode() in body

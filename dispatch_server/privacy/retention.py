@@ -87,6 +87,9 @@ _NOTED_EVENTS = text(
 _SET_PAYLOAD = text("UPDATE complaint_event SET payload = :payload WHERE id = :id").bindparams(
     bindparam("payload", type_=JSONB)
 )
+# The timeline is append-only (a trigger); erasing personal data is the one rewrite it
+# allows, to the payload only, in a transaction that declares it (migration 0015).
+_ERASING = text("SET LOCAL dasan.erasing_personal_data = 'on'")
 # The timeline says what went, and when (fields: a comma list, empty when there was none).
 _ERASED_ENTRIES = text(
     """
@@ -173,12 +176,13 @@ async def _erase_contacts(
         if cleaned != row.payload:
             notes.append({"id": row.id, "payload": cleaned})
     if notes:
+        await connection.execute(_ERASING)
         await connection.execute(_SET_PAYLOAD, notes)
     await connection.execute(
         _ERASED_ENTRIES,
         {
             "ids": [row.id for row in erased],
-            "fields": [",".join(row.fields) for row in erased],
+            "fields": [row.fields for row in erased],
             "type": ERASED_EVENT, "actor": ACTOR, "now": now, "days": days,
         },
     )  # fmt: skip

@@ -14,6 +14,9 @@ erasure, photo erasure, Open311 API keys, shared rate-limit windows, console ses
 - rate_limit_window: request counts per key and fixed window, shared by every server
   process. UNLOGGED: a crash of the database may reset the counts, which only forgives.
 - auth_token: kind 'session' (the consoles' cookie) with the sha256 of its CSRF token.
+- complaint_event stays append-only, with one exception: the retention job, in a transaction
+  that says so (SET LOCAL dasan.erasing_personal_data = 'on'), may rewrite an entry's
+  payload (to blank contact data in its notes), and nothing else of it.
 
 Revision ID: 0015
 Revises: 0014
@@ -36,6 +39,27 @@ depends_on: str | Sequence[str] | None = None
 # Statuses after which a case is done for its reporter (its result is known, or it was
 # cancelled or merged): contact data is erased a set time after the last of its moves.
 KIND_CHECK = "ck_auth_token_ck_auth_token_kind"
+APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION complaint_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE'
+       AND current_setting('dasan.erasing_personal_data', true) = 'on'
+       AND (NEW.id, NEW.complaint_id, NEW.type, NEW.actor, NEW.at)
+           IS NOT DISTINCT FROM (OLD.id, OLD.complaint_id, OLD.type, OLD.actor, OLD.at) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'complaint_event is append-only (% refused)', TG_OP
+        USING ERRCODE = 'restrict_violation';
+END $$;
+"""
+# 0001's function, as it was.
+STRICTLY_APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION complaint_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'complaint_event is append-only (% refused)', TG_OP
+        USING ERRCODE = 'restrict_violation';
+END $$;
+"""
 DONE = "'resolved', 'unresolved', 'referred', 'closed', 'cancelled', 'duplicate'"
 
 
@@ -98,9 +122,11 @@ def upgrade() -> None:
     )
     op.add_column("auth_token", sa.Column("csrf_hash", sa.LargeBinary(32)))
     op.create_check_constraint("csrf", "auth_token", "(kind = 'session') = (csrf_hash IS NOT NULL)")
+    op.execute(APPEND_ONLY)
 
 
 def downgrade() -> None:
+    op.execute(STRICTLY_APPEND_ONLY)
     op.execute("DELETE FROM auth_token WHERE kind = 'session'")
     op.drop_constraint("ck_auth_token_csrf", "auth_token")
     op.drop_column("auth_token", "csrf_hash")
