@@ -1,6 +1,13 @@
 # The API image: the same code and pinned dependencies `make run` uses.
+# Front-end libraries from the npm registry (package-lock.json), served by the app itself.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
+COPY --from=web /web/node_modules ./node_modules
 COPY pyproject.toml requirements.lock README.md ./
 COPY dispatch_server ./dispatch_server
 COPY geo ./geo

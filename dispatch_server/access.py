@@ -89,6 +89,15 @@ def scope_condition(kind: str, complaint: Table) -> ColumnElement[bool]:
     return true()
 
 
+def scope_sql(kind: str, complaint: str) -> str:
+    """`scope_condition` as SQL text, for statements written by hand."""
+    if kind == "districts":
+        return f"{complaint}.district_code = ANY(CAST(:scope_districts AS text[]))"
+    if kind == "inspector":
+        return f"{complaint}.assignee_id = :scope_inspector"
+    return "true"
+
+
 def scope_of(principal: Principal) -> Scope:
     """What a signed-in account sees."""
     if principal.role is Role.INSPECTOR:

@@ -425,6 +425,9 @@ def serve(
         port=port,
         workers=workers,
         access_log=settings.access_log,
+        # Behind a reverse proxy: the client's address and scheme as it reports them.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level="info",
         loop="uvloop",
         http="httptools",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatch_server.access import Scope
+from dispatch_server.access import Scope, scope_sql
 from sla.schemas import Kind
 
 
@@ -38,8 +39,7 @@ class SlaReport(BaseModel):
     stages: list[StageReport]
 
 
-_REPORT = text(
-    """
+_REPORT = """
 WITH t AS (
     SELECT t.kind, t.state, t.level, t.due_at, t.stopped_at,
            extract(epoch FROM t.stopped_at - t.started_at
@@ -48,8 +48,8 @@ WITH t AS (
     FROM sla_timer t
     JOIN complaint c ON c.id = t.complaint_id
     WHERE c.created_at >= :from AND c.created_at < :to
-      AND (CAST(:districts AS text[]) IS NULL
-           OR c.district_code = ANY(CAST(:districts AS text[])))
+      AND {scope}
+      AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
       AND (CAST(:category AS text) IS NULL OR c.category_code = :category)
       AND t.state <> 'cancelled'
 )
@@ -69,8 +69,12 @@ SELECT kind,
 FROM t
 GROUP BY kind
 """
-)
 _ORDER = (Kind.ASSIGN, Kind.ARRIVE, Kind.RESOLVE)
+
+
+@lru_cache(maxsize=4)
+def _report(scope_kind: str) -> TextClause:
+    return text(_REPORT.replace("{scope}", scope_sql(scope_kind, "c")))
 
 
 async def sla_report(
@@ -83,15 +87,12 @@ async def sla_report(
     district: str | None = None,
     category: str | None = None,
 ) -> SlaReport:
-    """Figures per stage for the cases received in [start, end) of one district or of the
-    scope's; `now` decides what is late. The caller checks `district` is in the scope."""
-    districts = [district] if district is not None else scope.params()["scope_districts"]
+    """Figures per stage for the cases received in [start, end) of the scope's, or of one
+    district of it (none of another); `now` decides what is late."""
+    params = {"from": start, "to": end, "now": now, "district": district, "category": category}
     rows = {
         row.kind: row
-        for row in await connection.execute(
-            _REPORT,
-            {"from": start, "to": end, "now": now, "districts": districts, "category": category},
-        )
+        for row in await connection.execute(_report(scope.kind), {**params, **scope.params()})
     }
     stages = []
     for kind in _ORDER:

@@ -24,10 +24,12 @@ rolled back after it, so every call sees the same world.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -597,3 +599,46 @@ async def test_the_matrix(world: World, method: str, path: str, caller: str, tar
         assert not leaked, f"contact data in the answer: {leaked}"
     elif status == 200:  # the data the search looks for is really there to find
         assert b"+821023456789" in body and "김민수".encode() in body
+
+
+# Modules that reach the cases' tables with no caller's scope, and why that is right. Every
+# other module that does must apply a Scope in its SQL (dispatch_server.access).
+SERVER_SIDE = {
+    "dispatch_server/privacy/retention.py": "the retention job erases what is due, every case",
+    "dispatch_server/public/service.py": "the tracking page: one case by its ticket, public "
+    "fields only (no account; a rate limit per address)",
+    "geo/districts.py": "loading boundaries: a retired district's cases keep pointing at it",
+    "sla/reroute.py": "the sweep re-routes a breached case to another team",
+    "sla/sweep.py": "the SLA sweep steps every due clock",
+    "notifications/service.py": "the gateway's receipts (by message id, from the gateway only), "
+    "the admins' outbox listing (numbers masked), devices",
+    "notifications/worker.py": "the delivery worker sends every due message",
+}
+_TABLES = r"(complaint|complaint_event|attachment|sla_timer|outbox_message|live_event)"
+_RAW_SQL = re.compile(rf"\b(FROM|JOIN|UPDATE|INTO)\s+{_TABLES}\b", re.IGNORECASE)
+_CORE = re.compile(
+    r"\b(Complaint|ComplaintEvent|Attachment|SlaTimer|OutboxMessage|LiveEvent)\.\w+"
+    r"|import[^\n]*\b_complaint\b"
+)
+_SCOPED = re.compile(r"scope_condition|scope_sql|\.cases\(|\bscope: Scope|within: Scope")
+PACKAGES = ("dispatch_server", "geo", "sla", "notifications")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_case_queries_go_through_the_scope() -> None:
+    """A tripwire beside the matrix: a module that queries cases applies a Scope, or is
+    listed above as the server's own work (a new one fails until someone decides)."""
+    touching, unscoped = set(), []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            source = path.read_text()
+            if path.name == "models.py" or not (_RAW_SQL.search(source) or _CORE.search(source)):
+                continue
+            touching.add(name)
+            if name not in SERVER_SIDE and not _SCOPED.search(source):
+                unscoped.append(name)
+            if "router" in path.name:
+                unscoped.append(f"{name} (a router: queries belong in services)")
+    assert unscoped == []
+    assert set(SERVER_SIDE) <= touching, "listed modules that no longer query cases"
