@@ -3,12 +3,14 @@ cookie session for the web consoles)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch_server.access import CSRF_COOKIE, SESSION_COOKIE, Anyone, public
 from dispatch_server.accounts import service
-from dispatch_server.accounts.credentials import MAX_PASSWORD, Role
+from dispatch_server.accounts.credentials import MAX_PASSWORD, Principal, Role
 from dispatch_server.deps import AppContext, ContextDep, require_json
 from dispatch_server.http_errors import ERROR_RESPONSES
 from dispatch_server.ratelimit import client_address
@@ -43,18 +45,6 @@ class Tokens(BaseModel):
     refresh_expires_in: int = Field(description="seconds the refresh token is valid")
 
 
-class ConsoleSignedIn(BaseModel):
-    """A console session: the session itself is in an HttpOnly cookie; send `csrf_token`
-    (also in the `dasan_csrf` cookie) as X-CSRF-Token with every write."""
-
-    username: str
-    role: Role
-    districts: list[str]
-    inspector_id: int | None
-    csrf_token: str
-    expires_in: int = Field(description="seconds the session lasts")
-
-
 class Me(BaseModel):
     """The signed-in account."""
 
@@ -62,6 +52,36 @@ class Me(BaseModel):
     role: Role
     districts: list[str]
     inspector_id: int | None
+
+    @staticmethod
+    def fields_of(principal: Principal) -> dict[str, Any]:
+        return {
+            "username": principal.username,
+            "role": principal.role,
+            "districts": sorted(principal.districts),
+            "inspector_id": principal.inspector_id,
+        }
+
+
+class ConsoleSignedIn(Me):
+    """A console session: the session itself is in an HttpOnly cookie; send `csrf_token`
+    (also in the `dasan_csrf` cookie) as X-CSRF-Token with every write."""
+
+    csrf_token: str
+    expires_in: int = Field(description="seconds the session lasts")
+
+
+async def _check(body: SignIn, request: Request, ctx: AppContext) -> int:
+    """The account signing in (its password checked, failures throttled)."""
+    return await service.check_password(
+        ctx.autocommit,
+        username=body.username,
+        password=body.password,
+        address=client_address(request),
+        passwords=ctx.passwords,
+        settings=ctx.settings,
+        now=ctx.clock.now(),
+    )
 
 
 def _no_store(response: Response) -> None:
@@ -79,14 +99,9 @@ def _no_store(response: Response) -> None:
 async def token(body: SignIn, request: Request, response: Response, ctx: ContextDep) -> Tokens:
     """Wrong username, wrong password and a disabled account get the same 401; repeated
     failures make the account and the address wait, longer each time."""
-    issued = await service.sign_in(
-        ctx.autocommit,
-        username=body.username,
-        password=body.password,
-        address=client_address(request),
-        passwords=ctx.passwords,
-        settings=ctx.settings,
-        now=ctx.clock.now(),
+    user_id = await _check(body, request, ctx)
+    issued = await service.issue_tokens(
+        ctx.autocommit, user_id=user_id, settings=ctx.settings, now=ctx.clock.now()
     )
     _no_store(response)
     return Tokens.model_validate(issued, from_attributes=True)
@@ -109,14 +124,9 @@ async def console_session(
 ) -> ConsoleSignedIn:
     """Throttled like /token. The cookies are SameSite=Strict (and Secure over https); a
     write on the session needs the X-CSRF-Token header."""
+    user_id = await _check(body, request, ctx)
     session = await service.open_console_session(
-        ctx.autocommit,
-        username=body.username,
-        password=body.password,
-        address=client_address(request),
-        passwords=ctx.passwords,
-        settings=ctx.settings,
-        now=ctx.clock.now(),
+        ctx.autocommit, user_id=user_id, settings=ctx.settings, now=ctx.clock.now()
     )
     secure = _cookie_secure(request, ctx)
     for name, value, http_only in (
@@ -128,12 +138,8 @@ async def console_session(
             httponly=http_only, samesite="strict",
         )  # fmt: skip
     _no_store(response)
-    principal = session.principal
     return ConsoleSignedIn(
-        username=principal.username,
-        role=principal.role,
-        districts=sorted(principal.districts),
-        inspector_id=principal.inspector_id,
+        **Me.fields_of(session.principal),
         csrf_token=session.csrf_token,
         expires_in=session.expires_in,
     )
@@ -174,10 +180,4 @@ async def sign_out(caller: Anyone, request: Request, response: Response, ctx: Co
 @router.get("/me", summary="Who the access token belongs to")
 async def me(caller: Anyone) -> Me:
     """The account's name, role and scope."""
-    principal = caller.principal
-    return Me(
-        username=principal.username,
-        role=principal.role,
-        districts=sorted(principal.districts),
-        inspector_id=principal.inspector_id,
-    )
+    return Me(**Me.fields_of(caller.principal))

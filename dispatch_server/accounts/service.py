@@ -179,21 +179,10 @@ async def check_password(
     return int(row.id)
 
 
-async def sign_in(
-    connect: Callable[[], AsyncConnectable],
-    *,
-    username: str,
-    password: str,
-    address: str,
-    passwords: Passwords,
-    settings: Settings,
-    now: datetime,
+async def issue_tokens(
+    connect: Callable[[], AsyncConnectable], *, user_id: int, settings: Settings, now: datetime
 ) -> Issued:
-    """An access and a refresh token for a right username and password (`check_password`)."""
-    user_id = await check_password(
-        connect, username=username, password=password, address=address, passwords=passwords,
-        settings=settings, now=now,
-    )  # fmt: skip
+    """An access and a refresh token for an account whose password was checked."""
     async with connect() as connection:
         return await _issue(
             connection, user_id=user_id, session_id=uuid.uuid4(), settings=settings, now=now
@@ -211,21 +200,10 @@ class ConsoleSession:
 
 
 async def open_console_session(
-    connect: Callable[[], AsyncConnectable],
-    *,
-    username: str,
-    password: str,
-    address: str,
-    passwords: Passwords,
-    settings: Settings,
-    now: datetime,
+    connect: Callable[[], AsyncConnectable], *, user_id: int, settings: Settings, now: datetime
 ) -> ConsoleSession:
-    """A session token (for an HttpOnly cookie) and its CSRF token, for a right username
-    and password (`check_password`: throttled the same way)."""
-    user_id = await check_password(
-        connect, username=username, password=password, address=address, passwords=passwords,
-        settings=settings, now=now,
-    )  # fmt: skip
+    """A session token (for an HttpOnly cookie) and its CSRF token, for an account whose
+    password was checked."""
     token, csrf = new_token(TokenKind.SESSION), new_csrf_token()
     life = timedelta(hours=settings.console_session_hours)
     async with connect() as connection:
