@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -154,6 +155,19 @@ def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
     stop_server(process)
     raise SystemExit(f"server did not start; see {log}")
+
+
+def sign_in(base: str, username: str) -> str:
+    """The wrk line that sends an access token of the demo account `username` (seeded by
+    `fresh_database`, password DASAN_DEMO_PASSWORD), signed in once through the API."""
+    body = json.dumps({"username": username, "password": get_settings().demo_password})
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/token", data=body.encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        token = json.loads(answer.read())["access_token"]
+    return f'wrk.headers["Authorization"] = "Bearer {token}"\n'
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:

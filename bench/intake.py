@@ -35,6 +35,7 @@ from common import (
     machine,
     preload_complaints,
     run_wrk,
+    sign_in,
     start_server,
     stop_server,
     write_doc,
@@ -105,7 +106,7 @@ def valid_phone(rng: random.Random) -> str:
             continue
 
 
-def lua_post(points: list[tuple[float, float]]) -> str:
+def lua_post(points: list[tuple[float, float]], auth: str) -> str:
     bodies = []
     rng = random.Random(7)
     for i, (lat, lon) in enumerate(points):
@@ -121,6 +122,7 @@ def lua_post(points: list[tuple[float, float]]) -> str:
     return (
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
+        f"{auth}"
         f"local bodies = {{\n{quoted}\n}}\n"
         "local i = 0\n"
         "request = function()\n"
@@ -130,11 +132,12 @@ def lua_post(points: list[tuple[float, float]]) -> str:
     )
 
 
-def lua_list(districts: list[str]) -> str:
+def lua_list(districts: list[str], auth: str) -> str:
     paths = ",\n".join(
         f'"/api/v1/complaints?district={code}&status=open&limit=100"' for code in districts
     )
     return (
+        f"{auth}"
         f"local paths = {{\n{paths}\n}}\n"
         "local i = 0\n"
         "request = function()\n"
@@ -210,10 +213,13 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     log = Path(tempfile.gettempdir()) / "dasan-bench-serve.log"
     server = start_server(url, port, log)
+    # An agent logs the complaints and reads the lists (every district), as the call
+    # centre does: each request carries its bearer token, checked against the database.
+    auth = sign_in(base, "agent1")
     loads = {
         "ceiling": (f"{base}/livez", None),
-        "post": (f"{base}/api/v1/complaints", lua_post(points)),
-        "list": (f"{base}/", lua_list(districts)),
+        "post": (f"{base}/api/v1/complaints", lua_post(points, auth)),
+        "list": (f"{base}/", lua_list(districts, auth)),
     }
     try:
         # Warm up each worker's connections and caches, then measure, round by round.
