@@ -134,6 +134,11 @@ async def test_my_queue_is_most_urgent_then_nearest(
     assert [item["id"] for item in queue["items"]] == [urgent_far["id"], near["id"], far["id"]]
     assert queue["items"][1]["distance_m"] == pytest.approx(111.2, abs=1)
     assert "reporter" not in queue["items"][0]
+    # Each card counts down the clock that runs out first: arriving on site (parking: 30 min
+    # after the case was received, the seed's policy; the assign clock stopped).
+    clock = queue["items"][1]["clock"]
+    assert clock["kind"] == "arrive" and clock["state"] == "running"
+    assert clock["due_at"] == "2026-11-23T01:30:00Z" and clock["warn_at"] < clock["due_at"]
 
 
 async def test_my_case_and_nobody_elses(
@@ -144,7 +149,12 @@ async def test_my_case_and_nobody_elses(
     other = await new_case(client)
     detail = await client.get(f"/api/v1/field/complaints/{mine['id']}", headers=me(inspector))
     assert detail.status_code == 200
-    assert detail.json()["reporter"]["phone_masked"] == "+82******5678"
+    case = detail.json()
+    assert case["reporter"]["phone_masked"] == "+82******5678"
+    # All the app keeps for working offline comes in one answer.
+    assert [e["type"] for e in case["timeline"]] == ["received", "assigned"]
+    assert case["photos"] == []
+    assert {t["kind"] for t in case["sla"]["timers"]} == {"assign", "arrive", "resolve"}
     hidden = await client.get(f"/api/v1/field/complaints/{other['id']}", headers=me(inspector))
     assert hidden.status_code == 404
 
@@ -199,3 +209,14 @@ async def test_inspectors_make_only_their_moves_on_their_cases(
         url, json={"to": "accepted", "version": 2}, headers=me(other) | {"Idempotency-Key": "k-2"}
     )
     assert stranger.status_code == 404
+
+
+async def test_the_reference_lists_categories_and_result_codes(
+    client: httpx.AsyncClient, inspector: int
+) -> None:
+    reference = (await client.get("/api/v1/field/reference", headers=me(inspector))).json()
+    categories = {c["code"]: c for c in reference["categories"]}
+    assert categories["illegal_parking"]["name_ko"] == "불법 주정차"
+    outcomes = {r["code"]: r["outcome"] for r in reference["result_codes"]}
+    assert outcomes["not_found"] == "unresolved" and outcomes["ticket_issued"] == "resolved"
+    assert outcomes["referred_to_police"] == "referred"

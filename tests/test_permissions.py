@@ -249,6 +249,13 @@ ROUTES: dict[tuple[str, str], Rule] = {
         },
     ),
     ("GET", "/api/v1/field/stream"): Rule(INSPECTOR, 200, stream=True),
+    ("GET", "/api/v1/field/reference"): Rule(INSPECTOR, 200),
+    ("GET", "/api/v1/field/photos/{photo_id}"): Rule(
+        INSPECTOR, 200, True, lambda w, s: {"path": {"photo_id": s.photo_id}}
+    ),
+    ("GET", "/api/v1/field/photos/{photo_id}/thumbnail"): Rule(
+        INSPECTOR, 200, True, lambda w, s: {"path": {"photo_id": s.photo_id}}
+    ),
     ("GET", "/api/v1/geocode"): Rule(
         EVERYONE, 200, build=lambda w, s: {"params": {"q": "서울특별시 성동구 왕십리로 333"}}
     ),

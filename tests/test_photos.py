@@ -12,7 +12,7 @@ from PIL import ExifTags, Image
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.config import Settings
-from tests.auth import AS_INSPECTOR
+from tests.auth import AS_INSPECTOR, as_inspector
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
 
@@ -93,7 +93,9 @@ async def test_a_phone_photo_is_described_stripped_and_thumbnailed(
     assert photo["taken_lon"] == pytest.approx(126 + 59 / 60 + 31.2 / 3600, abs=1e-6)
     assert photo["uploaded_by"] == f"inspector:{inspector}"
 
-    served = await client.get(photo["url"])
+    # The inspector gets their case's photos under the field API.
+    assert photo["url"] == f"/api/v1/field/photos/{photo['id']}"
+    served = await client.get(photo["url"], headers=as_inspector(inspector))
     assert served.status_code == 200
     assert served.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(served.content)) as image:
@@ -101,7 +103,7 @@ async def test_a_phone_photo_is_described_stripped_and_thumbnailed(
         assert len(image.getexif()) == 0  # no GPS, no device, nothing
     assert b"Test Phone" not in served.content
 
-    thumb = await client.get(photo["thumbnail_url"])
+    thumb = await client.get(photo["thumbnail_url"], headers=as_inspector(inspector))
     with Image.open(io.BytesIO(thumb.content)) as image:
         assert image.format == "JPEG"
         assert max(image.size) == 320
@@ -109,8 +111,12 @@ async def test_a_phone_photo_is_described_stripped_and_thumbnailed(
     stored = list((settings.media_dir).rglob(photo["sha256"] + ".jpg"))
     assert len(stored) == 1 and stored[0].read_bytes() == original
 
+    # Dispatchers see the same photo under the dispatch API, and get the same bytes.
     listed = (await client.get(f"/api/v1/dispatch/complaints/{case_id}/photos")).json()
-    assert listed["photos"] == [photo]
+    base = f"/api/v1/dispatch/photos/{photo['id']}"
+    dispatch_urls = {"url": base, "thumbnail_url": f"{base}/thumbnail"}
+    assert listed["photos"] == [{**photo, **dispatch_urls}]
+    assert (await client.get(dispatch_urls["url"])).content == served.content
 
 
 async def test_a_sideways_photo_is_served_upright(
@@ -119,7 +125,7 @@ async def test_a_sideways_photo_is_served_upright(
     case_id, inspector = my_case
     sideways = jpeg((400, 300), orientation=6)  # "rotate 90° clockwise to view"
     photo = (await upload(client, case_id, inspector, ("s.jpg", sideways, "image/jpeg"))).json()
-    served = await client.get(photo["photos"][0]["url"])
+    served = await client.get(photo["photos"][0]["url"], headers=as_inspector(inspector))
     with Image.open(io.BytesIO(served.content)) as image:
         assert image.size == (300, 400)
 

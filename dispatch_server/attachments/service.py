@@ -37,12 +37,15 @@ class PhotoNotFound(NotFound):
     code = "photo_not_found"
 
 
-def _read(row: Any) -> PhotoRead:
+DISPATCH_PHOTOS = "/api/v1/dispatch/photos"
+
+
+def _read(row: Any, url_base: str) -> PhotoRead:
     values = dict(row._mapping)
     for key in ("served_key", "thumbnail_key"):
         values.pop(key, None)
-    values["url"] = f"/api/v1/dispatch/photos/{row.id}"
-    values["thumbnail_url"] = f"/api/v1/dispatch/photos/{row.id}/thumbnail"
+    values["url"] = f"{url_base}/{row.id}"
+    values["thumbnail_url"] = f"{url_base}/{row.id}/thumbnail"
     return PhotoRead.model_validate(values)
 
 
@@ -75,6 +78,7 @@ async def add_photos(
     timezone: str,
     store: PhotoStore,
     max_bytes: int,
+    url_base: str = DISPATCH_PHOTOS,
 ) -> PhotoList:
     """Check every file first (one bad file refuses the upload), then store and record them.
 
@@ -99,7 +103,9 @@ async def add_photos(
         await connection.execute(
             statement.on_conflict_do_nothing(index_elements=["complaint_id", "sha256"])
         )
-    return await list_photos(connection, complaint_id=complaint_id, scope=EVERY_CASE)
+    return await list_photos(
+        connection, complaint_id=complaint_id, scope=EVERY_CASE, url_base=url_base
+    )
 
 
 _LIST = (
@@ -112,12 +118,18 @@ _LIST = (
 )
 
 
-async def list_photos(connection: AsyncConnection, *, complaint_id: int, scope: Scope) -> PhotoList:
+async def list_photos(
+    connection: AsyncConnection,
+    *,
+    complaint_id: int,
+    scope: Scope,
+    url_base: str = DISPATCH_PHOTOS,
+) -> PhotoList:
     """The case's photos, oldest first, but those the retention job erased (none for a case
     outside the scope)."""
     statement = _LIST.where(scope.cases(_complaint))
     rows = await connection.execute(statement, {"complaint_id": complaint_id, **scope.params()})
-    return PhotoList(complaint_id=complaint_id, photos=[_read(row) for row in rows])
+    return PhotoList(complaint_id=complaint_id, photos=[_read(row, url_base) for row in rows])
 
 
 _KEYS = (

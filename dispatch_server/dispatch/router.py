@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from dispatch_server import idempotency
 from dispatch_server.access import Caller, Dispatchers, Scope, Watchers
 from dispatch_server.attachments import service as attachments
+from dispatch_server.attachments.http import PHOTO_RESPONSES, serve_photo
 from dispatch_server.attachments.schemas import PhotoList
 from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.constants import Status
@@ -232,39 +233,23 @@ async def complaint_photos(complaint_id: int, caller: Watchers, ctx: ContextDep)
 @router.get(
     "/photos/{photo_id}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+    responses=PHOTO_RESPONSES,
     summary="A photo's bytes, without metadata",
 )
 async def photo(photo_id: int, caller: Watchers, ctx: ContextDep) -> Response:
     """The picture upright and re-encoded: no EXIF (no GPS, no device) ever leaves."""
-    async with ctx.autocommit() as connection:
-        data, content_type = await attachments.photo_bytes(
-            connection,
-            photo_id=photo_id,
-            thumbnail=False,
-            store=ctx.photos,
-            scope=caller.scope,
-        )
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
+    return await serve_photo(ctx, photo_id=photo_id, thumbnail=False, scope=caller.scope)
 
 
 @router.get(
     "/photos/{photo_id}/thumbnail",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses=PHOTO_RESPONSES,
     summary="A photo's thumbnail (JPEG, at most 320 px)",
 )
 async def photo_thumbnail(photo_id: int, caller: Watchers, ctx: ContextDep) -> Response:
     """A small JPEG of the photo, without metadata."""
-    async with ctx.autocommit() as connection:
-        data, content_type = await attachments.photo_bytes(
-            connection,
-            photo_id=photo_id,
-            thumbnail=True,
-            store=ctx.photos,
-            scope=caller.scope,
-        )
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
+    return await serve_photo(ctx, photo_id=photo_id, thumbnail=True, scope=caller.scope)
 
 
 @router.get(

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from dispatch_server import idempotency
 from dispatch_server.access import Inspectors
 from dispatch_server.attachments import service as attachments
+from dispatch_server.attachments.http import PHOTO_RESPONSES, serve_photo
 from dispatch_server.attachments.schemas import PhotoList
 from dispatch_server.attachments.service import PhotoRefused
 from dispatch_server.complaints import service as complaints
@@ -27,9 +28,11 @@ from dispatch_server.field.schemas import (
     DeviceRegistration,
     DutyChange,
     DutyRead,
+    FieldCase,
     PingBatch,
     PositionRead,
     Queue,
+    Reference,
 )
 from dispatch_server.http_errors import ERROR_RESPONSES
 from dispatch_server.live.router import (
@@ -112,11 +115,45 @@ async def my_queue(caller: Inspectors, ctx: ContextDep) -> Queue:
         return await service.queue(connection, inspector_id=caller.inspector_id)
 
 
-@router.get("/complaints/{complaint_id}", summary="One of my cases (phone masked)")
-async def my_case(complaint_id: int, caller: Inspectors, ctx: ContextDep) -> ComplaintRead:
-    """A case assigned to me; any other case is a 404."""
+@router.get(
+    "/complaints/{complaint_id}",
+    summary="One of my cases with its timeline, photos and clocks (phone masked)",
+)
+async def my_case(complaint_id: int, caller: Inspectors, ctx: ContextDep) -> FieldCase:
+    """A case assigned to me, with all the app keeps to work on it offline; any other case
+    is a 404."""
     async with ctx.autocommit() as connection:
-        return await complaints.get_by_id(connection, complaint_id=complaint_id, scope=caller.scope)
+        return await service.case_bundle(connection, complaint_id=complaint_id, scope=caller.scope)
+
+
+@router.get("/reference", summary="Categories and result codes, for showing and closing cases")
+async def reference(caller: Inspectors, ctx: ContextDep) -> Reference:
+    """The active categories (names in Korean and English) and every result code, by the
+    outcome it records (resolved, unresolved, referred) and the category it is for."""
+    async with ctx.autocommit() as connection:
+        return await service.reference(connection)
+
+
+@router.get(
+    "/photos/{photo_id}",
+    response_class=Response,
+    responses=PHOTO_RESPONSES,
+    summary="A photo of one of my cases, without metadata",
+)
+async def my_photo(photo_id: int, caller: Inspectors, ctx: ContextDep) -> Response:
+    """The picture upright and re-encoded (no EXIF); a photo of any other case is a 404."""
+    return await serve_photo(ctx, photo_id=photo_id, thumbnail=False, scope=caller.scope)
+
+
+@router.get(
+    "/photos/{photo_id}/thumbnail",
+    response_class=Response,
+    responses=PHOTO_RESPONSES,
+    summary="A photo's thumbnail (JPEG, at most 320 px), of one of my cases",
+)
+async def my_photo_thumbnail(photo_id: int, caller: Inspectors, ctx: ContextDep) -> Response:
+    """A small JPEG of the photo, without metadata."""
+    return await serve_photo(ctx, photo_id=photo_id, thumbnail=True, scope=caller.scope)
 
 
 @router.post(
@@ -180,6 +217,7 @@ async def add_my_photos(
             timezone=settings.timezone,
             store=ctx.photos,
             max_bytes=settings.max_photo_bytes,
+            url_base=service.FIELD_PHOTOS,
         )
 
 

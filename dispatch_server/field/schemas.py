@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dispatch_server.complaints.schemas import ComplaintSummary
+from dispatch_server.attachments.schemas import PhotoRead
+from dispatch_server.complaints.schemas import ComplaintRead, ComplaintSummary, EventRead
+from sla.schemas import ComplaintSla
 
 MAX_PINGS = 500
 
@@ -57,10 +59,20 @@ class PositionRead(BaseModel):
     at: datetime | None
 
 
+class NextClock(BaseModel):
+    """The case's clock that runs out first (arrive on site, then resolve)."""
+
+    kind: str
+    state: Literal["running", "paused"]
+    warn_at: datetime
+    due_at: datetime
+
+
 class QueueItem(ComplaintSummary):
     """One of my open cases, with how far it is from my last position."""
 
     distance_m: float | None
+    clock: NextClock | None = Field(description="null: no clock counts for the case")
 
 
 class Queue(BaseModel):
@@ -85,3 +97,35 @@ class DeviceRead(BaseModel):
     platform: str
     registered_at: datetime
     last_seen_at: datetime
+
+
+class FieldCase(ComplaintRead):
+    """One of my cases with what the app keeps for working offline: its timeline, its
+    photos (URLs under /api/v1/field/photos) and its clocks."""
+
+    timeline: list[EventRead]
+    photos: list[PhotoRead]
+    sla: ComplaintSla
+
+
+class CategoryRef(BaseModel):
+    code: str
+    name_ko: str
+    name_en: str
+
+
+class ResultCodeRef(BaseModel):
+    """A way a visit can end; `category` null: offered for every category."""
+
+    code: str
+    outcome: Literal["resolved", "unresolved", "referred"]
+    category: str | None
+    name_ko: str
+    name_en: str
+
+
+class Reference(BaseModel):
+    """What the app needs to show cases and offer results (cached on the phone)."""
+
+    categories: list[CategoryRef]
+    result_codes: list[ResultCodeRef]
