@@ -123,6 +123,7 @@ COPIES = (
     "outbox",
     "users",
     "browser",
+    "fieldapp",
 )
 
 

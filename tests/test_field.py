@@ -220,3 +220,55 @@ async def test_the_reference_lists_categories_and_result_codes(
     outcomes = {r["code"]: r["outcome"] for r in reference["result_codes"]}
     assert outcomes["not_found"] == "unresolved" and outcomes["ticket_issued"] == "resolved"
     assert outcomes["referred_to_police"] == "referred"
+
+
+async def test_a_move_made_offline_counts_from_when_it_was_made(
+    client: httpx.AsyncClient, inspector: int, clock: FrozenClock
+) -> None:
+    case = await new_case(client)  # received at 10:00, Seoul
+    await move(client, case["id"], to="assigned", version=1, inspector_id=inspector)
+    url = f"/api/v1/field/complaints/{case['id']}/transitions"
+    clock.advance(timedelta(minutes=10))  # accepted in a tunnel at 10:10...
+    accepted_at = clock.now()
+    clock.advance(timedelta(minutes=15))
+    on_site_at = clock.now()  # ...and on site at 10:25...
+    clock.advance(timedelta(minutes=20))  # ...sent at 10:45, the tunnel left behind
+    for number, (to, at, version) in enumerate(
+        (("accepted", accepted_at, 2), ("on_site", on_site_at, 3))
+    ):
+        body = {"to": to, "version": version, "occurred_at": at.isoformat()}
+        headers = me(inspector) | {"Idempotency-Key": f"tunnel-{number}"}
+        assert (await client.post(url, json=body, headers=headers)).status_code == 200
+    timeline = (await client.get(f"/api/v1/complaints/{case['ticket']}/events")).json()
+    on_site = timeline["events"][-1]
+    assert on_site["at"] == "2026-11-23T01:25:00Z"  # the device's time, not the send's
+    assert on_site["payload"]["device_time"] == on_site_at.isoformat()
+    assert on_site["payload"]["received_at"] == clock.now().isoformat()
+    # The arrive clock (30 min) stopped when the inspector arrived: met, not late.
+    clocks = (await client.get(f"/api/v1/complaints/{case['ticket']}/sla")).json()
+    arrive = next(t for t in clocks["timers"] if t["kind"] == "arrive")
+    assert arrive["stopped_at"] == "2026-11-23T01:25:00Z" and arrive["met"] is True
+
+
+@pytest.mark.parametrize(
+    ("said", "counted"),
+    [
+        (timedelta(minutes=5), "2026-11-23T01:20:00Z"),  # a clock ahead: not after now
+        (-timedelta(minutes=30), "2026-11-23T01:10:00Z"),  # before the last change: then
+    ],
+)
+async def test_a_device_time_is_brought_within_bounds(
+    client: httpx.AsyncClient, inspector: int, clock: FrozenClock, said: timedelta, counted: str
+) -> None:
+    case = await new_case(client)
+    clock.advance(timedelta(minutes=10))
+    await move(client, case["id"], to="assigned", version=1, inspector_id=inspector)  # 10:10
+    clock.advance(timedelta(minutes=10))  # now 10:20
+    body = {"to": "accepted", "version": 2, "occurred_at": (clock.now() + said).isoformat()}
+    response = await client.post(
+        f"/api/v1/field/complaints/{case['id']}/transitions", json=body,
+        headers=me(inspector) | {"Idempotency-Key": "skewed"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    timeline = (await client.get(f"/api/v1/complaints/{case['ticket']}/events")).json()
+    assert timeline["events"][-1]["at"] == counted

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from dispatch_server.complaints.constants import Priority, Status
 from dispatch_server.text import clean_text
@@ -31,6 +31,12 @@ class TransitionRequest(BaseModel):
     )
     reason: ShortText | None = None
     note: Annotated[str, AfterValidator(clean_text), Field(max_length=4000)] | None = None
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="when it happened, for a move made offline (the field app sends the "
+        "device's time): the move counts from then, but not before the case's last change, "
+        "not after now and not more than 24 h back",
+    )
 
 
 class MergeRequest(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Text, bindparam, func, insert, literal, select, update
@@ -56,7 +56,10 @@ _CURRENT = select(
     _complaint.c.team_id,
     _complaint.c.result_code,
     _complaint.c.duplicate_of,
+    _complaint.c.updated_at,
 ).where(_complaint.c.id == bindparam("complaint_id"))
+# How far back a move may say it happened (a phone that was offline, or whose clock is off).
+OCCURRED_WINDOW = timedelta(hours=24)
 
 # The move and its timeline entry in one statement: the UPDATE only happens at the version
 # the caller saw and from a status the move is allowed from; the event rides on its RETURNING.
@@ -236,6 +239,10 @@ async def transition(
     The case must be in the mover's scope (else 404, so nothing leaks); an inspector's scope
     allows only the inspectors' moves. With `only_from`, the case must be in one of those
     statuses (else 409 invalid_transition).
+
+    With `move.occurred_at` (a move made offline), the move counts from then: its event and
+    the clocks it stops take that time, brought within [the case's last change, now] and at
+    most OCCURRED_WINDOW back; the event's payload keeps what the device said.
     """
     statement = _CURRENT.where(scope.cases(_complaint))
     params = {"complaint_id": complaint_id, **scope.params()}
@@ -245,6 +252,10 @@ async def transition(
             f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
         )
     status = Status(current.status)
+    received_at = now
+    if move.occurred_at is not None:
+        now = min(max(move.occurred_at, current.updated_at, received_at - OCCURRED_WINDOW),
+                  received_at)  # fmt: skip
     if current.version != move.version:
         raise StaleVersion(
             f"the case is at version {current.version}, not {move.version}: read it again",
@@ -337,6 +348,9 @@ async def transition(
         value = getattr(move, field)
         if value is not None:
             payload[field] = value
+    if move.occurred_at is not None:
+        payload["device_time"] = move.occurred_at.isoformat()
+        payload["received_at"] = received_at.isoformat()
 
     moved = await connection.execute(
         _MOVE,

@@ -1,0 +1,1 @@
+"""Plain data of the app (no Kivy, no I/O)."""

@@ -1,0 +1,1 @@
+"""Services of the app: API client, store, outbox, sync, live, positions (no Kivy)."""
