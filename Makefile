@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 export DASAN_PG_PORT ?= 55432
 export DASAN_DATABASE_URL ?= postgresql+psycopg://dasan@127.0.0.1:$(DASAN_PG_PORT)/dasan
 
-.PHONY: run test setup venv web system-deps db seed lint format bench stop-db clean
+.PHONY: run test setup venv web system-deps db seed lint format bench field-app field-app-stage \
+	stop-db clean
 
 run: setup
 	$(BIN)/dasan serve
@@ -63,6 +64,20 @@ bench: setup
 	$(BIN)/python bench/geocode.py
 	$(BIN)/python bench/sla_sweep.py
 	$(BIN)/python bench/outbox.py
+
+# The inspectors' app on this desktop, against `make run`'s server (sign in as
+# inspector-11110-1 / DASAN_DEMO_PASSWORD). It needs a screen: DISPLAY, or Xvfb for a look.
+field-app: venv
+	$(BIN)/python -m field_app --server $${DASAN_FIELD_SERVER:-http://127.0.0.1:8000}
+
+# Stage the phone build (field_app/buildozer.spec): the package, its entry point, a font.
+field-app-stage:
+	rm -rf .data/android-src && mkdir -p .data/android-src/field_app/fonts
+	cp -r field_app/*.py field_app/models field_app/services field_app/viewmodels \
+		field_app/screens .data/android-src/field_app/
+	cp /usr/share/fonts/truetype/nanum/NanumGothic.ttf \
+		/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf .data/android-src/field_app/fonts/
+	printf 'from field_app.__main__ import main\n\nmain([])\n' > .data/android-src/main.py
 
 stop-db:
 	bash scripts/pg-cluster.sh stop

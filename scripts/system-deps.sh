@@ -3,11 +3,13 @@
 # PostGIS 3 (the database), wrk (the loopback load generator of bench/), Kannel (the SMS
 # gateway the notification tests go through), Chromium (the browser tests drive it through
 # Playwright: never a downloaded browser), and Node.js with npm when there is no npm at all
-# (the front-end libraries come from the npm registry).
+# (the front-end libraries come from the npm registry); for the field app (Kivy) the GL
+# libraries, a virtual screen (Xvfb) for its tests and a font with Hangul (Nanum).
 # Idempotent: does nothing when everything is there. Uses sudo when not root.
 set -euo pipefail
 
-want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk kannel kannel-extras chromium)
+want=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib wrk kannel kannel-extras chromium
+      xvfb xauth libgl1 libegl1 libgl1-mesa-dri libmtdev1 fonts-nanum)
 command -v npm >/dev/null || want+=(nodejs npm)
 missing=()
 for pkg in "${want[@]}"; do

@@ -54,6 +54,7 @@ from geo.gazetteer import (
     read_dongs,
 )
 from tests.auth import StaffAuth
+from tests.fieldapp import field_inspector, field_net, field_server  # noqa: F401 (fixtures)
 
 # 2026-11-23 10:00 in Seoul.
 FROZEN_AT = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)

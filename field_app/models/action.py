@@ -49,10 +49,17 @@ class Action:
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the inspector must read: an action the server refused, and why."""
+    """Something the inspector must read: an action the server refused, and why (a code
+    and its values, worded in the inspector's language when shown)."""
 
     id: int
     at: str
     case_id: int | None
     ticket: str | None
-    message: str
+    code: str
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Any) -> Notice:
+        return cls(row["id"], row["at"], row["case_id"], row["ticket"], row["code"],
+                   json.loads(row["params"]))  # fmt: skip

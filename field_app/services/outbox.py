@@ -103,20 +103,23 @@ class Outbox:
             )
         self._clean_files(action)
 
-    def drop(self, action: Action, *, message: str, ticket: str | None) -> Notice:
+    def drop(
+        self, action: Action, *, code: str, params: dict[str, Any], ticket: str | None
+    ) -> Notice:
         """Refused for good: dropped, with a notice saying why."""
         now = utc_now()
+        text = json.dumps(params, ensure_ascii=False)
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE action SET state = 'dropped', last_error = ?, done_at = ? WHERE seq = ?",
-                (message, now, action.seq),
+                (f"{code} {text}", now, action.seq),
             )
             cursor = db.execute(
-                "INSERT INTO notice (at, case_id, ticket, message) VALUES (?, ?, ?, ?)",
-                (now, action.case_id, ticket, message),
+                "INSERT INTO notice (at, case_id, ticket, code, params) VALUES (?, ?, ?, ?, ?)",
+                (now, action.case_id, ticket, code, text),
             )
         self._clean_files(action)
-        return Notice(int(cursor.lastrowid or 0), now, action.case_id, ticket, message)
+        return Notice(int(cursor.lastrowid or 0), now, action.case_id, ticket, code, params)
 
     def history(self, limit: int = 200) -> list[Action]:
         """Every action, newest first (the settings screen's sync log)."""
@@ -126,7 +129,7 @@ class Outbox:
     def notices(self, *, unseen_only: bool = False) -> list[Notice]:
         where = "WHERE seen = 0" if unseen_only else ""
         rows = self.store.query(f"SELECT * FROM notice {where} ORDER BY id DESC")
-        return [Notice(r["id"], r["at"], r["case_id"], r["ticket"], r["message"]) for r in rows]
+        return [Notice.of(row) for row in rows]
 
     def seen(self, notice_ids: list[int]) -> None:
         with self.store.transaction() as db:

@@ -1,7 +1,7 @@
 """Where the inspector is: a source of fixes, and fixes kept until they are sent.
 
-On a phone the source is its GPS (plyer); on a desktop it is a fixed point or a simulated
-walk (`--position`). Fixes are written to the store first and sent in batches by the sync
+On a phone the source is its GPS (plyer, `PhoneGps`); on a desktop it is a fixed point or a
+simulated walk (`--position`). Fixes are written to the store first and sent in batches by the sync
 worker, so a tunnel loses none of them (the server takes late batches without moving the
 inspector back in time).
 """
@@ -58,6 +58,23 @@ class SimulatedWalk:
             / (metres_per_degree * math.cos(math.radians(self.lat)))
         )  # fmt: skip
         return Fix(self.lat, self.lon, 8.0)
+
+
+class PhoneGps:
+    """The phone's GPS through plyer (a phone build only; not run in the tests)."""
+
+    def __init__(self, min_seconds: float = 10.0) -> None:
+        from plyer import gps  # noqa: PLC0415 (there is no plyer GPS on a desktop)
+
+        self._fix: Fix | None = None
+        gps.configure(on_location=self._located)
+        gps.start(minTime=int(min_seconds * 1000), minDistance=5)
+
+    def _located(self, **fix: float) -> None:
+        self._fix = Fix(fix["lat"], fix["lon"], float(fix.get("accuracy", 50.0)))
+
+    def fix(self) -> Fix | None:
+        return self._fix
 
 
 def parse_source(text: str) -> PositionSource:

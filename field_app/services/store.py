@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS notice (
     at TEXT NOT NULL,
     case_id INTEGER,
     ticket TEXT,
-    message TEXT NOT NULL,
+    code TEXT NOT NULL,                    -- why (viewmodels.i18n words it: notice_<code>)
+    params TEXT NOT NULL DEFAULT '{}',     -- what the wording needs (JSON)
     seen INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS fix (

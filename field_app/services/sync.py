@@ -108,11 +108,12 @@ class Syncer:
                 self.outbox.attempt(action)
                 self.api.set_duty(bool(action.payload["on_duty"]))
         except Refused as refused:
+            code, params = explain(action, refused)
             return self.outbox.drop(
-                action, message=explain(action, refused), ticket=self._ticket(action.case_id)
+                action, code=code, params=params, ticket=self._ticket(action.case_id)
             )
         except FileNotFoundError:
-            return self.outbox.drop(action, message="the photo file is gone from the phone",
+            return self.outbox.drop(action, code="photo_missing", params={},
                                     ticket=self._ticket(action.case_id))  # fmt: skip
         self.outbox.sent(action)
         return None
@@ -188,18 +189,17 @@ class Syncer:
             sent += len(rows)
 
 
-def explain(action: Action, refused: Refused) -> str:
-    """Why the server refused an action, in the inspector's words."""
+def explain(action: Action, refused: Refused) -> tuple[str, dict[str, Any]]:
+    """Why the server refused an action: a notice code and its values."""
+    details = refused.details if isinstance(refused.details, dict) else {}
     if refused.status == 404:
-        return "this case is no longer yours (given to someone else or withdrawn): not applied"
+        return "not_yours", {}
     if refused.code == "invalid_transition":
-        current = (refused.details or {}).get("current") or (refused.details or {}).get("status")
-        target = action.payload.get("to", "")
-        where = f" it is {current} now" if current else ""
-        return f"the case changed on the server:{where}; '{target}' was not applied"
+        return "case_changed", {"status": details.get("status", ""),
+                                "move": action.payload.get("to", "")}  # fmt: skip
     if refused.code == "photo_refused":
-        return f"the photos were refused: {refused.message}"
-    return f"refused by the server: {refused.message}"
+        return "photos_refused", {"reason": refused.message}
+    return "refused", {"reason": refused.message}
 
 
 class SyncWorker:

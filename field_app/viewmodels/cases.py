@@ -34,6 +34,13 @@ NEXT_MOVES: dict[str, list[str]] = {
     "on_site": ["result"],
 }
 WORKING = frozenset(NEXT_MOVES)
+# The button of each move (a key of viewmodels.i18n).
+ACTION_LABELS = {
+    "accepted": "accept",
+    "en_route": "en_route",
+    "on_site": "arrived",
+    "result": "record_result",
+}
 
 
 @dataclass(frozen=True)

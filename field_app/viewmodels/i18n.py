@@ -59,6 +59,21 @@ _WORDS: dict[str, dict[str, str]] = {
         "enter_agency": "이관할 기관을 입력하세요",
         "description": "민원 내용",
         "address": "주소",
+        "wrong_password": "아이디 또는 비밀번호가 맞지 않습니다",
+        "cannot_connect": "서버에 연결할 수 없습니다",
+        "sent": "전송됨",
+        "dropped": "반영 안 됨",
+        "pending": "대기",
+        "actions": "최근 작업",
+        "unsent_sign_out": "전송되지 않은 작업 {n}건이 있습니다: 연결된 뒤 로그아웃하세요",
+        "taken_photos": "찍은 사진",
+        "no_photos": "사진 없음",
+        "pick_photo": "사진 선택",
+        "notice_not_yours": "더 이상 내 민원이 아닙니다 (재배정 또는 회수): 반영되지 않았습니다",
+        "notice_case_changed": "서버에서 민원 상태가 바뀌었습니다 ({status}): '{move}' 반영 안 됨",
+        "notice_photos_refused": "사진이 거부되었습니다: {reason}",
+        "notice_photo_missing": "사진 파일이 휴대폰에 없습니다",
+        "notice_refused": "서버가 거부했습니다: {reason}",
     },
     "en": {
         "app": "Dasan Field",
@@ -114,6 +129,21 @@ _WORDS: dict[str, dict[str, str]] = {
         "enter_agency": "Enter the agency",
         "description": "Complaint",
         "address": "Address",
+        "wrong_password": "Wrong username or password",
+        "cannot_connect": "Cannot reach the server",
+        "sent": "sent",
+        "dropped": "not applied",
+        "pending": "waiting",
+        "actions": "Recent actions",
+        "unsent_sign_out": "{n} actions are not sent yet: sign out once connected",
+        "taken_photos": "Photos taken",
+        "no_photos": "No photos",
+        "pick_photo": "Choose a photo",
+        "notice_not_yours": "This case is no longer yours (reassigned or taken back): not applied",
+        "notice_case_changed": "The case changed on the server ({status}): '{move}' not applied",
+        "notice_photos_refused": "The photos were refused: {reason}",
+        "notice_photo_missing": "The photo file is gone from the phone",
+        "notice_refused": "Refused by the server: {reason}",
     },
 }
 
@@ -173,3 +203,13 @@ def t(language: str, key: str, **values: object) -> str:
 
 def status_name(language: str, status: str) -> str:
     return _STATUS.get(language, _STATUS["en"]).get(status, status)
+
+
+def notice_text(language: str, code: str, params: dict[str, object]) -> str:
+    """A notice worded in the language (a status in it named in the language too)."""
+    values = dict(params)
+    if "status" in values:
+        values["status"] = status_name(language, str(values["status"]))
+    if "move" in values:
+        values["move"] = event_name(language, str(values["move"]))
+    return t(language, f"notice_{code}", **values)
