@@ -52,7 +52,8 @@ lint: venv
 	$(BIN)/mypy dispatch_server/clock.py dispatch_server/text.py dispatch_server/phones.py \
 		dispatch_server/complaints/tickets.py geo/boundaries.py \
 		dispatch_server/dispatch/states.py dispatch_server/attachments/images.py \
-		geo/addresses.py geo/romanize.py geo/interpolation.py
+		geo/addresses.py geo/romanize.py geo/interpolation.py dispatch_server/privacy/redact.py \
+		field_app/services field_app/viewmodels field_app/models field_app/fonts.py
 
 format: venv
 	$(BIN)/ruff format .
@@ -64,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/geocode.py
 	$(BIN)/python bench/sla_sweep.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/field_app.py
 
 # The inspectors' app on this desktop, against `make run`'s server (sign in as
 # inspector-11110-1 / DASAN_DEMO_PASSWORD). It needs a screen: DISPLAY, or Xvfb for a look.

@@ -33,6 +33,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--size", default="432x900", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--sync-seconds", type=float, default=15.0)
     parser.add_argument("--fix-seconds", type=float, default=30.0)
+    parser.add_argument("--quit-after-start", action="store_true",
+                        help="print when the first screen has drawn its data, then quit "
+                        "(bench/field_app.py times the cold start with it)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -65,7 +68,20 @@ def make_app(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> None:
-    make_app(parse(sys.argv[1:] if argv is None else argv)).run()
+    args = parse(sys.argv[1:] if argv is None else argv)
+    app = make_app(args)
+    if args.quit_after_start:
+        from kivy.clock import Clock  # noqa: PLC0415
+
+        def drawn(_dt: float) -> bool:
+            if not app.first_screen_ready():
+                return True
+            # One more frame, so what is ready has been drawn, then say so and quit.
+            Clock.schedule_once(lambda _: (print("first screen drawn", flush=True), app.stop()))
+            return False
+
+        Clock.schedule_interval(drawn, 0)
+    app.run()
 
 
 if __name__ == "__main__":

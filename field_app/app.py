@@ -107,6 +107,16 @@ class FieldApp(App):
             where = self.tr("online") if status.online else self.tr("offline")
             self.sync_text = f"{waiting} · {where}"
 
+    def first_screen_ready(self) -> bool:
+        """The first screen shows its data: the sign-in form, or the queue with its cards
+        (from the phone's cache: no network needed)."""
+        if self.root is None:
+            return False
+        screen = self.root.current_screen
+        if self.root.current == "signin":
+            return True
+        return self.root.current == "queue" and bool(screen.ids.cards.children or screen.empty)
+
     def _tick(self, _dt: float) -> None:
         if self.root is not None:
             self.root.current_screen.tick()

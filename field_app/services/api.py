@@ -206,7 +206,8 @@ def _error(answer: httpx.Response) -> tuple[str, str, Any]:
 
 def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:
     """SSE frames from lines: (id, event, data); comments and `retry:` are skipped."""
-    event_id, event, data = "", "message", []
+    event_id, event = "", "message"
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:
