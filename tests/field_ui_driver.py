@@ -208,8 +208,13 @@ def sign_in_and_resolve(d: Driver) -> Steps:
     d.press(result.ids.save)
     yield d.on("case")
     yield Until(lambda: d.app.service.outbox.pending_count() == 0, "everything sent", 30)
+    final = d.screen("case")
+    yield Until(lambda: any("처리 완료" in text for text in d.texts(final.ids.timeline)),
+                "the result on the timeline (the case read again)")  # fmt: skip
     yield pause(0.5)
-    d.see("final_status", d.screen("case").ids.status.text)
+    d.see("final_status", final.ids.status.text)
+    d.see("final_actions", sorted(final.action_buttons()))
+    d.see("final_timeline", d.texts(final.ids.timeline))
     yield d.shoot("06-case-resolved")
     d.press(d.screen("case").ids.back)
     yield d.on("queue")

@@ -92,6 +92,11 @@ def test_an_inspector_works_a_case_through_the_app(
     )
     assert seen["after_accept"].startswith("수락함")
     assert seen["resolved_reasons"] and seen["final_status"] == "처리 완료"
+    assert seen["final_actions"] == []  # nothing more to do on it
+    reason = seen["resolved_reasons"][0]  # the code's name, not the code
+    assert [line.split("   ", 1)[1] for line in seen["final_timeline"]][-3:] == [
+        "수락", "현장 도착", f"처리 완료 · {reason} · 과태료 부과, 차주에게 이동 요청"
+    ]  # fmt: skip
     assert "Settings" in seen["settings_texts"] and "Sign out" in seen["settings_texts"]
     # What the server got: each move once, in order, with the note, and the photo.
     events = field_server.timeline(case)

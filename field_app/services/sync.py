@@ -70,6 +70,14 @@ class Cases:
     def keep_reference(self, reference: dict[str, Any]) -> None:
         self.store.cache("reference", reference, now=utc_now())
 
+    def stale_ids(self) -> list[int]:
+        """Cases whose cached copy a move's answer overwrote (their timeline and clocks
+        are behind): read again at the next pass, in the queue or not (a resolved case)."""
+        rows = self.store.query(
+            "SELECT key FROM cache WHERE key LIKE 'case:%' AND json_extract(value, '$.stale')"
+        )
+        return [int(row["key"].split(":", 1)[1]) for row in rows]
+
     def version_of(self, case_id: int) -> int | None:
         case = self.case(case_id)
         return None if case is None else int(case["version"])
@@ -156,6 +164,8 @@ class Syncer:
             cached = self.cases.case(item["id"])
             if cached is None or cached.get("stale") or cached["version"] != item["version"]:
                 self._fetch(item["id"])
+        for case_id in self.cases.stale_ids():  # finished, so no longer in the queue
+            self.refresh_case(case_id)
         if self.cases.reference() is None:
             self.cases.keep_reference(self.api.reference())
 

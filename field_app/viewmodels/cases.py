@@ -202,13 +202,17 @@ def queue_cards(
     return working + finished
 
 
-def _event_text(event: dict[str, Any], language: str) -> str:
+def _event_text(event: dict[str, Any], reference: dict[str, Any] | None, language: str) -> str:
     payload = event.get("payload") or {}
-    kind = event["type"]
-    words = event_name(language, kind)
+    words = event_name(language, event["type"])
+    names = {code["code"]: code[f"name_{language}"] if language in ("ko", "en") else code["code"]
+             for code in (reference or {}).get("result_codes", [])}  # fmt: skip
     for name in ("result_code", "referred_to", "reason", "note"):
         if payload.get(name):
-            words += f" · {payload[name]}"
+            value = (
+                names.get(payload[name], payload[name]) if name == "result_code" else payload[name]
+            )
+            words += f" · {value}"
     return words
 
 
@@ -228,7 +232,10 @@ def case_state(
     text, state = countdown(clock, now, language)
     colour, _ = _style(case["category"], language)
     timeline = [
-        (parse_time(e["at"]).astimezone(zone).strftime("%m-%d %H:%M"), _event_text(e, language))
+        (
+            parse_time(e["at"]).astimezone(zone).strftime("%m-%d %H:%M"),
+            _event_text(e, reference, language),
+        )  # fmt: skip
         for e in case.get("timeline", [])
     ]
     for move in waiting_moves:  # what the phone did, not yet on the server

@@ -22,8 +22,9 @@ class CaseScreen(Screen):
     clock_state = StringProperty("none")
 
     def on_pre_enter(self, *args: object) -> None:
-        self._shown_actions: list[str] = []
-        self._shown_photos: list[int] = []
+        # None: whatever the case shows, build its buttons and photos anew.
+        self._shown_actions: list[str] | None = None
+        self._shown_photos: list[int] | None = None
         self.refresh()
 
     def refresh(self) -> None:
