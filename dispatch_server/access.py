@@ -33,7 +33,7 @@ from dispatch_server.accounts.credentials import (
     token_digest,
 )
 from dispatch_server.deps import ContextDep
-from dispatch_server.errors import Forbidden, Unauthenticated
+from dispatch_server.errors import Forbidden, NotFound, Unauthenticated
 
 # Roles that see the reporter's full phone number (in their scope); everyone else sees it
 # masked. Every full read is written to the access log.
@@ -73,6 +73,23 @@ class Scope:
         if self.inspector_id is not None:
             return False
         return self.districts is None or district in self.districts
+
+    def narrowed(self, district: str | None) -> Scope:
+        """The scope, or one district of it (UnknownDistrict, a 404, for another: as a
+        district that does not exist)."""
+        if district is None:
+            return self
+        if not self.allows_district(district):
+            raise UnknownDistrict(
+                f"no district of yours has code {district!r}", details={"district": district}
+            )
+        return Scope(districts=frozenset({district}))
+
+
+class UnknownDistrict(NotFound):
+    """A district that is not the city's, or not one of the caller's."""
+
+    code = "unknown_district"
 
 
 # The scope of the server's own jobs (SLA sweep, outbox, CLI) and of agents and admins.

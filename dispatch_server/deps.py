@@ -21,6 +21,7 @@ from dispatch_server.config import Settings
 from dispatch_server.db import AsyncConnectable
 from dispatch_server.errors import DomainError
 from geo.geocoder import Geocoder
+from notifications.templates import Templates
 
 
 class UnsupportedMediaType(DomainError):
@@ -46,6 +47,8 @@ class AppContext:
     geocoder: Geocoder
     # Password hashing with the deployment's argon2 parameters.
     passwords: Passwords
+    # The message texts (checked at start-up).
+    templates: Templates
 
 
 async def get_context(request: Request) -> AppContext:

@@ -116,6 +116,7 @@ def create_app(
         photos=photos,
         geocoder=GazetteerGeocoder(autocommit),
         passwords=passwords_of(settings),
+        templates=templates,
     )
     app.add_middleware(
         BodySizeLimit,

@@ -15,8 +15,16 @@ from dispatch_server.config import Settings
 from dispatch_server.errors import NotFound
 from dispatch_server.phones import PhoneRejected, mask_phone
 from dispatch_server.privacy.redact import redact
-from notifications.sms import FileSink, HttpGateway, HttpGatewayConfig, SmsGateway, kannel
-from notifications.worker import Policy, QuietHours
+from notifications.sms import (
+    FileSink,
+    HttpGateway,
+    HttpGatewayConfig,
+    SmsGateway,
+    fit,
+    kannel,
+)
+from notifications.templates import Templates, UnknownTemplate
+from notifications.worker import Policy, QuietHours, message_values
 
 logger = logging.getLogger(__name__)
 
@@ -276,3 +284,38 @@ async def redrive(
         {"ids": ids, "now": now},
     )
     return sorted(r.id for r in rows)
+
+
+_TEXTS = text(
+    """
+    SELECT o.id, o.template, o.language, o.payload, o.body, o.status, o.kind, o.created_at,
+           o.sent_at, o.delivered_at, o.recipient IS NULL AS erased, c.ticket, c.address,
+           c.priority
+    FROM outbox_message o JOIN complaint c ON c.id = o.complaint_id
+    WHERE o.complaint_id = :complaint_id AND o.channel = 'sms'
+    ORDER BY o.id
+    """
+)
+
+
+async def citizen_texts(
+    connection: AsyncConnection, *, complaint_id: int, templates: Templates, public_url: str
+) -> list[dict[str, Any]]:
+    """The case's texts to its reporter (and its duplicates' reporters) as they read them,
+    sent or waiting; no number (the caller checked the case is in their scope)."""
+    texts = []
+    for row in await connection.execute(_TEXTS, {"complaint_id": complaint_id}):
+        body = row.body
+        if body is None:
+            try:
+                rendered = templates.sms_text(row.template, row.language,
+                                              message_values(row, public_url))  # fmt: skip
+            except UnknownTemplate:
+                rendered = ""
+            body = fit(rendered)[1]
+        texts.append({
+            "id": row.id, "template": row.template, "language": row.language, "text": body,
+            "status": row.status, "kind": row.kind or fit(body)[0], "created_at": row.created_at,
+            "sent_at": row.sent_at, "delivered_at": row.delivered_at, "erased": row.erased,
+        })  # fmt: skip
+    return texts

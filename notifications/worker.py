@@ -161,7 +161,8 @@ class _Outcome:
             self.error = redact(self.error)
 
 
-def _values(row: Any, public_url: str) -> dict[str, object]:
+def message_values(row: Any, public_url: str) -> dict[str, object]:
+    """What a message's template is filled with: its payload, the case's ticket and link."""
     values: dict[str, object] = dict(row.payload or {})
     for name in ("ticket", "address", "priority"):
         if getattr(row, name, None) is not None:
@@ -224,7 +225,7 @@ async def deliver_batch(
         return _Outcome(row.id, "pending", attempted=1, next_attempt_at=retry, error=error)
 
     async def one(row: Any) -> _Outcome:
-        values = _values(row, policy.public_url)
+        values = message_values(row, policy.public_url)
         if row.channel == "sms":
             if row.recipient in opted_out:
                 return _Outcome(row.id, "skipped", error="the citizen opted out of texts")

@@ -39,7 +39,7 @@ from notifications.sms import (
     fit,
 )
 from notifications.templates import TemplateError
-from notifications.worker import DeliveryReport, Policy, QuietHours, _values, deliver
+from notifications.worker import DeliveryReport, Policy, QuietHours, deliver, message_values
 from tests.auth import AS_INSPECTOR
 from tests.factories import JONGNO
 from tests.test_dispatch import make_inspector, make_team, move, new_case
@@ -228,7 +228,7 @@ def test_sms_up_to_90_euc_kr_bytes_then_lms_up_to_2000() -> None:
 def test_an_unresolved_text_names_the_result_when_no_reason_was_given() -> None:
     payload = {"ticket": "T1", "result_name": "Not found on site", "reason": None}
     row = SimpleNamespace(payload=payload, ticket="T1", address=None, priority=None)
-    text = TEMPLATES.sms_text("unresolved", "en", _values(row, "http://h"))
+    text = TEMPLATES.sms_text("unresolved", "en", message_values(row, "http://h"))
     assert "could not be resolved (Not found on site)." in text
 
 

@@ -209,6 +209,26 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/dispatch/photos/{photo_id}/thumbnail"): Rule(
         WATCHERS, 200, True, lambda w, s: {"path": {"photo_id": s.photo_id}}
     ),
+    ("GET", "/api/v1/dispatch/board"): Rule(
+        WATCHERS, 200, True, lambda w, s: {"params": {"district": s.district}}
+    ),
+    ("GET", "/api/v1/dispatch/inspectors"): Rule(
+        WATCHERS, 200, True, lambda w, s: {"params": {"district": s.district}}
+    ),
+    ("POST", "/api/v1/dispatch/complaints/{complaint_id}/priority"): Rule(
+        DISPATCHERS,
+        200,
+        True,
+        lambda w, s: {
+            **case_id()(w, s),
+            "json": {"priority": "high", "version": s.assigned["version"]},
+        },
+    ),
+    ("GET", "/api/v1/districts"): Rule(EVERYONE, 200),
+    ("GET", "/api/v1/complaints/{ticket}/texts"): Rule(DESK, 200, True, ticket),
+    ("GET", "/api/v1/stats/overview"): Rule(
+        WATCHERS, 200, True, lambda w, s: {"params": {"district": s.district}}
+    ),
     ("GET", "/api/v1/dispatch/stream"): Rule(
         WATCHERS, 200, True, lambda w, s: {"params": {"district": s.district}}, stream=True
     ),

@@ -77,6 +77,8 @@ class EventType(StrEnum):
     DUPLICATE_UNLINKED = "duplicate_unlinked"
     # On a duplicate whose original was merged into another case: it follows.
     DUPLICATE_RELINKED = "duplicate_relinked"
+    # A dispatcher made an open case more or less urgent.
+    PRIORITY_CHANGED = "priority_changed"
 
 
 def sql_in(values: frozenset[str] | type[StrEnum]) -> str:

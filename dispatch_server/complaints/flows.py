@@ -275,6 +275,15 @@ async def receive(
     mismatch = _district_warning(located, stored.complaint.district.code)
     if mismatch is not None:
         warnings.insert(0, mismatch)
+    if data.link_to is not None and stored.complaint.duplicate_of != data.link_to:
+        warnings.append(
+            IntakeWarning(
+                code="not_linked",
+                message=f"{data.link_to} is not an open case of the category waiting for its "
+                "visit any more: stored as a new case",
+                details={"link_to": data.link_to},
+            )
+        )
     if stored.complaint.duplicate_of is not None:
         warnings.append(
             IntakeWarning(

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from dispatch_server.access import CaseDesk, Intake
 from dispatch_server.complaints import flows, service
 from dispatch_server.complaints.schemas import (
+    CitizenText,
+    CitizenTexts,
     ComplaintCreate,
     ComplaintCreated,
     ComplaintFilter,
@@ -21,6 +23,7 @@ from dispatch_server.deps import ContextDep, require_json
 from dispatch_server.dispatch.flows import auto_assign
 from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
+from notifications import service as notifications
 from sla import timers
 from sla.schemas import ComplaintSla
 
@@ -111,6 +114,19 @@ async def complaint_timeline(ticket: str, caller: CaseDesk, ctx: ContextDep) -> 
     """Every event of the case: received, each move with who, when and why."""
     async with ctx.autocommit() as connection:
         return await service.timeline(connection, ticket=ticket, scope=caller.scope)
+
+
+@router.get("/{ticket}/texts", summary="The texts its reporter gets, as they read them")
+async def complaint_texts(ticket: str, caller: CaseDesk, ctx: ContextDep) -> CitizenTexts:
+    """Every text to the reporter (received, duplicate, results...), sent or waiting, in
+    their language: what the agent tells a caller they will get. No phone number."""
+    async with ctx.autocommit() as connection:
+        case = await service.get_by_ticket(connection, ticket=ticket, scope=caller.scope)
+        texts = await notifications.citizen_texts(
+            connection, complaint_id=case.id, templates=ctx.templates,
+            public_url=ctx.settings.public_url,
+        )  # fmt: skip
+    return CitizenTexts(ticket=ticket, texts=[CitizenText.model_validate(t) for t in texts])
 
 
 @router.get("/{ticket}/sla", summary="A complaint's SLA clocks and its expected_datetime")

@@ -111,6 +111,14 @@ class ComplaintCreate(BaseModel):
     reporter: ReporterIn | None = None
     channel: Channel = Channel.PHONE
     priority: Priority | None = None
+    link_to: str | None = Field(
+        default=None,
+        max_length=20,
+        pattern=r"^[0-9A-Za-z-]+$",
+        description="the ticket of the open case this complaint repeats, as the agent chose "
+        "it (from GET .../nearby): stored as its duplicate if it is of the category and still "
+        "waiting for its visit (else stored as a new case, with a warning)",
+    )
     link_duplicates: bool = Field(
         default=True,
         description="false: store it as a new case even when an open case of the category is "
@@ -318,3 +326,25 @@ class Timeline(BaseModel):
 
     ticket: str
     events: list[EventRead]
+
+
+class CitizenText(BaseModel):
+    """A text to a case's reporter, as they read it (sent, or waiting to be)."""
+
+    id: int
+    template: str
+    language: Language
+    text: str
+    status: str
+    kind: str = Field(description="sms (90 bytes at most) or lms")
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    erased: bool = Field(description="the number was erased by the retention job")
+
+
+class CitizenTexts(BaseModel):
+    """A case's texts to its reporter, oldest first."""
+
+    ticket: str
+    texts: list[CitizenText]

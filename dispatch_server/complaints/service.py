@@ -190,13 +190,25 @@ def _json(*pairs: Any) -> ColumnElement[Any]:
 _POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), _const(4326))
 
 
-def _duplicate_candidates(category: Any) -> Select[Any]:
+def _duplicate_candidates(category: Any, *, chosen: bool = False) -> Select[Any]:
     """The case a new complaint duplicates, if any: same category, within the category's
     radius and window, still waiting for its visit; the nearest (then the oldest) wins.
 
     Point (:lat, :lon), time :now and :dedup (false: the caller asked for a new case) bound.
+    `chosen`: the case is the one the agent chose (:link_to, a ticket), if it is of the
+    category and still waiting for its visit, however far or old.
     """
     c = _complaint.c
+    if chosen:
+        distance = func.ST_Distance(func.geography(c.location), func.geography(_POINT))
+        return select(
+            c.id, c.ticket, func.round(cast(distance, Numeric), _const(1)).label("m")
+        ).where(
+            bindparam("dedup", type_=Boolean),
+            c.ticket == bindparam("link_to", type_=Text),
+            c.category_code == bindparam("category"),
+            text(f"complaint.status IN ({sql_in(AWAITING_VISIT)})"),
+        )
     # In degrees, generous at any latitude: lets the partial GIST index find the few near.
     # :degrees_per_m (from Python: degrees_per_metre) keeps the statement's text short.
     degrees = category.c.dedup_radius_m * bindparam("degrees_per_m")
@@ -228,7 +240,7 @@ def _duplicate_candidates(category: Any) -> Select[Any]:
     )
 
 
-def _intake_statement(district_query: Select[Any]) -> Select[Any]:
+def _intake_statement(district_query: Select[Any], *, chosen: bool = False) -> Select[Any]:
     """One statement that routes, deduplicates, numbers and stores a complaint with its events.
 
     `district_query` gives the district (code, name_ko, name_en). The statement answers one
@@ -252,7 +264,7 @@ def _intake_statement(district_query: Select[Any]) -> Select[Any]:
         .where(_category.c.code == bindparam("category"), _category.c.active)
         .cte("k")
     )
-    original = _duplicate_candidates(category).cte("o")
+    original = _duplicate_candidates(category, chosen=chosen).cte("o")
     numbered = (
         select(
             func.nextval(_const("complaint_id_seq")).label("id"),
@@ -381,6 +393,11 @@ INTAKE_SQL_LIMIT = 4096
 # for the points that only the boundary tolerance places.
 _INTAKE_AT_POINT = _intake_statement(COVERING_DISTRICT)
 _INTAKE_IN_DISTRICT = _intake_statement(DISTRICT_BY_CODE)
+# The same when the agent chose the open case a complaint repeats (rare: over the limit).
+_INTAKE_LINKED = {
+    False: _intake_statement(COVERING_DISTRICT, chosen=True),
+    True: _intake_statement(DISTRICT_BY_CODE, chosen=True),
+}
 _KNOWN_CATEGORIES = select(_category.c.code).where(_category.c.active).order_by(_category.c.code)
 
 
@@ -404,7 +421,10 @@ async def create(
     """
     reporter = data.reporter or ReporterIn()
     language = reporter.language
-    statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
+    if data.link_to is not None:
+        statement = _INTAKE_LINKED[district_code is not None]
+    else:
+        statement = _INTAKE_AT_POINT if district_code is None else _INTAKE_IN_DISTRICT
     result = await connection.execute(
         statement,
         {
@@ -424,6 +444,7 @@ async def create(
             "now": now,
             "actor": actor,
             "dedup": data.link_duplicates,
+            "link_to": data.link_to,
             "degrees_per_m": degrees_per_metre(place.lat),
             "received_details": details or {},
         },

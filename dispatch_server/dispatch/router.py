@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from dispatch_server import idempotency
-from dispatch_server.access import Caller, Dispatchers, Scope, Watchers
+from dispatch_server.access import Caller, Dispatchers, Watchers
 from dispatch_server.attachments import service as attachments
 from dispatch_server.attachments.http import PHOTO_RESPONSES, serve_photo
 from dispatch_server.attachments.schemas import PhotoList
@@ -16,10 +16,11 @@ from dispatch_server.complaints import service as complaints
 from dispatch_server.complaints.constants import Status
 from dispatch_server.complaints.schemas import ComplaintRead
 from dispatch_server.deps import AppContext, ContextDep, require_json
-from dispatch_server.dispatch import flows, service
+from dispatch_server.dispatch import board, flows, service
 from dispatch_server.dispatch.schemas import (
     CandidateList,
     MergeRequest,
+    PriorityChange,
     TransitionRequest,
     UnmergeRequest,
 )
@@ -30,7 +31,6 @@ from dispatch_server.live.router import (
     LastEventIdQuery,
     open_stream,
 )
-from dispatch_server.live.service import UnknownDistrict
 from sla import timers
 from sla.schemas import ComplaintSla, PauseRequest, ResumeRequest
 
@@ -252,6 +252,79 @@ async def photo_thumbnail(photo_id: int, caller: Watchers, ctx: ContextDep) -> R
     return await serve_photo(ctx, photo_id=photo_id, thumbnail=True, scope=caller.scope)
 
 
+@router.post(
+    "/complaints/{complaint_id}/priority",
+    dependencies=[Depends(require_json)],
+    response_model=ComplaintRead,
+    summary="Make an open case more or less urgent, at the version last read",
+    responses={409: ERROR_RESPONSES[404] | {"description": "Stale version, or a closed case"}},
+)
+async def change_priority(
+    complaint_id: int,
+    change: PriorityChange,
+    request: Request,
+    caller: Dispatchers,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """The new priority orders the inspector's queue and the board; a `priority_changed`
+    entry (from, to, reason) goes on the timeline."""
+    async with ctx.transaction() as connection:
+
+        async def act() -> bytes:
+            changed = await service.change_priority(
+                connection, complaint_id=complaint_id, change=change, actor=caller.actor,
+                now=ctx.clock.now(), scope=caller.scope,
+            )  # fmt: skip
+            return changed.model_dump_json().encode()
+
+        result = await idempotency.once(
+            connection, scope=idempotency.key_scope(request.url.path, caller.actor),
+            key=idempotency_key, request_body=change.model_dump_json().encode(),
+            now=ctx.clock.now(), action=act,
+        )  # fmt: skip
+    return Response(result.answer, result.status_code, media_type="application/json")
+
+
+@router.get("/board", summary="Every open case of mine for the map: compact rows")
+async def open_board(
+    caller: Watchers,
+    ctx: ContextDep,
+    district: Annotated[str | None, Query(max_length=20, description="one of my districts")] = None,
+    ids: Annotated[
+        str | None,
+        Query(
+            max_length=20_000,
+            pattern=r"^[0-9]+(,[0-9]+)*$",
+            description="only these cases (comma list of ids)",
+        ),
+    ] = None,
+) -> Response:
+    """`{"now", "columns", "rows"}`: each row an array in the order of `columns` (id,
+    ticket, status, category, priority, lat, lon, address, assignee_id, team_id, district,
+    created_at, and the clock that runs out first: its kind, state, warn_at and due_at)."""
+    wanted = [int(part) for part in ids.split(",")] if ids else None
+    async with ctx.autocommit() as connection:
+        body = await board.board(
+            connection, scope=caller.scope.narrowed(district), district=district, ids=wanted
+        )
+    return Response(body, media_type="application/json")
+
+
+@router.get("/inspectors", summary="The inspectors of my districts: duty, position, load")
+async def district_inspectors(
+    caller: Watchers,
+    ctx: ContextDep,
+    district: Annotated[str | None, Query(max_length=20, description="one of my districts")] = None,
+) -> Response:
+    """Each inspector with their team, duty, last position and time, and open cases."""
+    async with ctx.autocommit() as connection:
+        body = await board.inspectors(
+            connection, scope=caller.scope.narrowed(district), district=district
+        )
+    return Response(body, media_type="application/json")
+
+
 @router.get(
     "/stream",
     response_class=StreamingResponse,
@@ -271,11 +344,7 @@ async def district_stream(
     """Every timeline entry of the district's cases and every duty or position change of its
     inspectors, in commit order; reconnecting with Last-Event-ID resumes without a gap.
     Only districts of the caller's scope: another is an unknown district (404)."""
-    scope = caller.scope
-    if district is not None:
-        if not scope.allows_district(district):
-            raise UnknownDistrict(
-                f"no district of yours has code {district!r}", details={"district": district}
-            )
-        scope = Scope(districts=frozenset({district}))
-    return await open_stream(ctx, scope=scope, header=last_event_id_header, query=last_event_id)
+    return await open_stream(
+        ctx, scope=caller.scope.narrowed(district), header=last_event_id_header,
+        query=last_event_id,
+    )  # fmt: skip

@@ -39,6 +39,16 @@ class TransitionRequest(BaseModel):
     )
 
 
+class PriorityChange(BaseModel):
+    """A case's priority, at the version the caller last saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Priority
+    version: int = Field(ge=1)
+    reason: ShortText | None = None
+
+
 class MergeRequest(BaseModel):
     """Link a case to the original it repeats, at the version the caller last saw."""
 

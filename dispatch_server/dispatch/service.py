@@ -28,6 +28,7 @@ from dispatch_server.dispatch.schemas import (
     Candidate,
     CandidateList,
     CandidateScope,
+    PriorityChange,
     TransitionRequest,
 )
 
@@ -387,6 +388,75 @@ async def transition(
             },
         )  # fmt: skip
     # Read back whole: the mover had the case in scope when moving it.
+    return await complaints.get_by_id(connection, complaint_id=complaint_id, scope=EVERY_CASE)
+
+
+# A priority change and its timeline entry, in one statement, at the version the caller saw.
+_prioritized = (
+    update(_complaint)
+    .where(
+        _complaint.c.id == bindparam("complaint_id"),
+        _complaint.c.version == bindparam("expected_version"),
+        _complaint.c.status.not_in([str(s) for s in sorted(FINAL_STATUSES)]),
+    )
+    .values(
+        priority=bindparam("priority"),
+        version=_complaint.c.version + 1,
+        updated_at=bindparam("now"),
+    )  # fmt: skip
+    .returning(_complaint.c.id)
+    .cte("prioritized")
+)
+_PRIORITIZE = complaints.timeline_entry(
+    _prioritized.c.id, "event_type", bindparam("payload", type_=_event.c.payload.type)
+).returning(_event.c.complaint_id)
+
+
+async def change_priority(
+    connection: AsyncConnection,
+    *,
+    complaint_id: int,
+    change: PriorityChange,
+    actor: str,
+    now: datetime,
+    scope: Scope,
+) -> ComplaintRead:
+    """Make an open case more or less urgent (its queue order, the dispatchers' board);
+    409 stale_version or invalid_transition (a closed case), 404 outside the scope."""
+    current = (
+        await connection.execute(
+            _CURRENT.where(scope.cases(_complaint)),
+            {"complaint_id": complaint_id, **scope.params()},
+        )
+    ).first()
+    if current is None:
+        raise ComplaintNotFound(
+            f"no complaint has id {complaint_id}", details={"complaint_id": complaint_id}
+        )
+    if current.version != change.version:
+        raise StaleVersion(
+            f"the case is at version {current.version}, not {change.version}: read it again",
+            details={"current_version": current.version, "status": current.status},
+        )
+    if Status(current.status) in FINAL_STATUSES:
+        raise InvalidTransition(
+            f"a case that is {current.status} has no priority to change",
+            details={"status": current.status, "allowed": []},
+        )
+    payload: dict[str, Any] = {"from": current.priority, "to": str(change.priority)}
+    if change.reason:
+        payload["reason"] = change.reason
+    changed = await connection.execute(
+        _PRIORITIZE,
+        {
+            "complaint_id": complaint_id, "expected_version": change.version,
+            "priority": str(change.priority), "now": now, "actor": actor,
+            "event_type": str(EventType.PRIORITY_CHANGED), "payload": payload,
+        },
+    )  # fmt: skip
+    if changed.first() is None:
+        raise StaleVersion("the case changed meanwhile: read it again",
+                           details={"complaint_id": complaint_id})  # fmt: skip
     return await complaints.get_by_id(connection, complaint_id=complaint_id, scope=EVERY_CASE)
 
 

@@ -8,9 +8,11 @@ S = Status
 
 # From each status, the statuses a case may move to. assigned -> assigned is a reassignment;
 # assigned -> received takes the case back from its inspector.
+# received -> referred: a dispatcher passes a case that is not the district's to the agency
+# whose it is, without a visit.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    S.RECEIVED: frozenset({S.ASSIGNED, S.NEEDS_TRIAGE, S.DUPLICATE, S.CANCELLED}),
-    S.NEEDS_TRIAGE: frozenset({S.RECEIVED, S.ASSIGNED, S.DUPLICATE, S.CANCELLED}),
+    S.RECEIVED: frozenset({S.ASSIGNED, S.NEEDS_TRIAGE, S.DUPLICATE, S.CANCELLED, S.REFERRED}),
+    S.NEEDS_TRIAGE: frozenset({S.RECEIVED, S.ASSIGNED, S.DUPLICATE, S.CANCELLED, S.REFERRED}),
     S.ASSIGNED: frozenset({S.ASSIGNED, S.ACCEPTED, S.RECEIVED, S.CANCELLED}),
     S.ACCEPTED: frozenset({S.EN_ROUTE, S.ON_SITE, S.ASSIGNED, S.CANCELLED}),
     S.EN_ROUTE: frozenset({S.ON_SITE, S.ASSIGNED, S.CANCELLED}),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from dispatch_server.access import EVERYONE_READ
 from dispatch_server.deps import ContextDep
+from dispatch_server.dispatch.board import outlines
 from dispatch_server.geocoding.schemas import CandidateRead, GeocodeResult, ReverseGeocodeRead
 from dispatch_server.http_errors import ERROR_RESPONSES
 
@@ -39,3 +40,18 @@ async def reverse_geocode(
 ) -> ReverseGeocodeRead:
     """422 outside_service_area for a point in no district."""
     return ReverseGeocodeRead.of(await ctx.geocoder.reverse(lat=lat, lon=lon))
+
+
+@router.get(
+    "/districts",
+    dependencies=[EVERYONE_READ],
+    response_class=Response,
+    summary="Every district's outline, as GeoJSON (simplified for maps)",
+)
+async def district_outlines(ctx: ContextDep) -> Response:
+    """A FeatureCollection: each district's code and names, its outline simplified to about
+    10 m (the consoles' base layer; no tiles needed)."""
+    async with ctx.autocommit() as connection:
+        body = await outlines(connection)
+    return Response(body, media_type="application/geo+json",
+                    headers={"Cache-Control": "private, max-age=3600"})  # fmt: skip

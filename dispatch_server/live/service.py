@@ -17,17 +17,11 @@ from functools import lru_cache
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatch_server.access import Scope
-from dispatch_server.errors import Invalid, NotFound
+from dispatch_server.access import Scope, UnknownDistrict
+from dispatch_server.errors import Invalid
 from geo.districts import DISTRICT_BY_CODE
 
 _POSITION = re.compile(r"(\d{1,20})-(\d{1,19})")
-
-
-class UnknownDistrict(NotFound):
-    """A stream asked for a district that is not one of the city's."""
-
-    code = "unknown_district"
 
 
 class InvalidStreamPosition(Invalid):
