@@ -135,6 +135,7 @@ _DEFAULT_ROLE = (
     ("/api/v1/complaints", Role.AGENT),
     ("/api/v1/geocode", Role.AGENT),
     ("/api/v1/reverse-geocode", Role.AGENT),
+    ("/api/v1/districts", Role.AGENT),
     ("/api/v1/dispatch", Role.ADMIN),
     ("/api/v1/admin", Role.ADMIN),
     ("/api/v1/stats", Role.ADMIN),
