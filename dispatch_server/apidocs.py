@@ -13,13 +13,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from dispatch_server import vendor
 from dispatch_server.access import public
-from dispatch_server.config import PROJECT_ROOT
 from dispatch_server.security_headers import page_policy
 
 STATIC = Path(__file__).parent / "static"
-SWAGGER_UI = PROJECT_ROOT / "node_modules" / "swagger-ui-dist"
-VENDOR_PATH = "/static/vendor/swagger-ui"
+VENDOR_PATH = vendor.url("swagger-ui")
 
 router = APIRouter(tags=["docs"])
 
@@ -45,13 +44,13 @@ _MISSING = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 @public
 async def docs() -> HTMLResponse:
     """Swagger UI on /openapi.json."""
-    if not (SWAGGER_UI / "swagger-ui-bundle.js").is_file():
+    if not vendor.installed("swagger-ui", "swagger-ui-bundle.js"):
         return HTMLResponse(_MISSING, 503, headers={"Content-Security-Policy": page_policy()})
     return HTMLResponse(_PAGE, headers={"Content-Security-Policy": _POLICY})
 
 
 def install(app: FastAPI) -> None:
-    """The page and its files (static files are public: nothing in them is a secret)."""
+    """The page, its start-up file, and the npm libraries (of the consoles too)."""
     app.include_router(router)
-    app.mount(VENDOR_PATH, StaticFiles(directory=SWAGGER_UI, check_dir=False), "swagger-ui")
+    vendor.mount(app)
     app.mount("/static", StaticFiles(directory=STATIC), "static")

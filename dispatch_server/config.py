@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     signin_free_failures_address: int = Field(default=20, ge=0)
     signin_max_wait_seconds: float = Field(default=900.0, gt=0)
     signin_window_minutes: float = Field(default=15.0, gt=0)
+    # The consoles' map: a tile URL template (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png)
+    # under the district outlines; none by default, so the maps work with no network.
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
     # Console sessions (an HttpOnly cookie, CSRF token on writes): how long one lasts, and
     # whether its cookies are Secure (None: when the request came over https).
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)

@@ -18,6 +18,7 @@ from dispatch_server.attachments.storage import DiskStore
 from dispatch_server.clock import Clock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
 from dispatch_server.config import Settings, get_settings
+from dispatch_server.consoles.router import router as consoles_router
 from dispatch_server.db import (
     AsyncConnectable,
     autocommit_connections,
@@ -139,5 +140,6 @@ def create_app(
     app.include_router(public_router)
     app.include_router(auth_router)
     app.include_router(privacy_router)
+    app.include_router(consoles_router)
     apidocs.install(app)
     return app

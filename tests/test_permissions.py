@@ -149,6 +149,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/livez"): Rule(PUBLIC, 200),
     ("GET", "/healthz"): Rule(PUBLIC, 200),
     ("GET", "/docs"): Rule(PUBLIC, 200),
+    # The consoles' pages: shells without data (the data comes through the API).
+    **{
+        ("GET", path): Rule(PUBLIC, 200)
+        for path in ("/console", "/console/dispatch", "/console/intake", "/console/stats")
+    },
     # Intake: agents, for the whole city.
     ("POST", "/api/v1/complaints"): Rule(
         frozenset({A}), 201, build=lambda w, s: {"json": complaint_body()}
