@@ -66,6 +66,7 @@ bench: setup
 	$(BIN)/python bench/sla_sweep.py
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/field_app.py
+	$(BIN)/python bench/console.py
 
 # The inspectors' app on this desktop, against `make run`'s server (sign in as
 # inspector-11110-1 / DASAN_DEMO_PASSWORD). It needs a screen: DISPLAY, or Xvfb for a look.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from dispatch_server import apidocs, health, housekeeping
 from dispatch_server.accounts.router import router as auth_router
@@ -125,6 +126,9 @@ def create_app(
         # Photo uploads: every photo at its limit, plus the multipart framing.
         uploads={"/photos": settings.max_photo_bytes * settings.max_photos_per_upload + 65536},
     )
+    # Large answers (the board, outlines, statistics, the consoles' libraries) compressed
+    # for clients that ask; event streams never are (Starlette leaves them alone).
+    app.add_middleware(GZipMiddleware, minimum_size=16_384, compresslevel=5)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router)

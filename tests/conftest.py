@@ -125,6 +125,7 @@ COPIES = (
     "users",
     "browser",
     "fieldapp",
+    "consoles",
 )
 
 

@@ -30,7 +30,8 @@ const WORDS = {
     p_urgent: "긴급", s_received: "접수", s_needs_triage: "분류 필요", s_assigned: "배정",
     s_accepted: "수락", s_en_route: "출동", s_on_site: "현장", s_resolved: "처리 완료",
     s_unresolved: "처리 불가", s_referred: "이관", s_reopened: "재개", s_closed: "종결",
-    s_cancelled: "취소", s_duplicate: "중복",
+    s_cancelled: "취소", s_duplicate: "중복", c_running: "진행 중", c_paused: "일시 중지",
+    c_stopped: "멈춤", c_cancelled: "취소됨",
   },
   en: {
     app: "Dasan Field", dispatch: "Dispatch", intake: "Intake", stats: "Statistics",
@@ -62,7 +63,8 @@ const WORDS = {
     s_needs_triage: "Needs triage", s_assigned: "Assigned", s_accepted: "Accepted",
     s_en_route: "On the way", s_on_site: "On site", s_resolved: "Resolved",
     s_unresolved: "Unresolved", s_referred: "Referred", s_reopened: "Reopened",
-    s_closed: "Closed", s_cancelled: "Cancelled", s_duplicate: "Duplicate",
+    s_closed: "Closed", s_cancelled: "Cancelled", s_duplicate: "Duplicate", c_running: "running",
+    c_paused: "paused", c_stopped: "stopped", c_cancelled: "cancelled",
   },
 };
 
@@ -237,8 +239,8 @@ export function baseMap(container) {
   return map;
 }
 
-export async function outlines(map, highlight = []) {
-  const districts = await api("/api/v1/districts");
+export async function outlines(map, highlight = [], fetched = null) {
+  const districts = await (fetched || api("/api/v1/districts"));
   const layer = L.geoJSON(districts, {
     style: (feature) => {
       const mine = highlight.length === 0 || highlight.includes(feature.properties.code);
