@@ -81,8 +81,8 @@ def first_render(base: str, rounds: int) -> list[float]:
             page.wait_for_function("() => window.dasanReady", timeout=60_000)
             ready = page.evaluate("() => window.dasanReady")
             times.append(ready["ms"] / 1000)
-            print("phases (ms since navigation):", {k: round(v) for k, v in ready["phases"].items()},
-                  "ready", round(ready["ms"]))
+            phases = {name: round(ms) for name, ms in ready["phases"].items()}
+            print("phases (ms since navigation):", phases, "ready", round(ready["ms"]))
             context.close()
     return times
 
