@@ -176,7 +176,7 @@ export function slaState(clockState, warnAt, dueAt, now = Date.now()) {
 
 export const CONSOLES = {
   agent: ["intake"],
-  dispatcher: ["dispatch", "intake", "stats"],
+  dispatcher: ["dispatch", "stats"],
   supervisor: ["stats", "dispatch"],
   admin: ["dispatch", "stats"],
 };
