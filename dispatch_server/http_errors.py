@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -28,7 +28,9 @@ from dispatch_server.errors import (
 
 log = logging.getLogger(__name__)
 
-ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+# An API with an error format of its own (Open311's): (path, status, messages, headers).
+Dialect = Callable[[str, int, list[str], dict[str, str] | None], Response]
 
 
 class ErrorDetail(BaseModel):
@@ -88,7 +90,10 @@ def error_response(
 
 
 def status_of(error: DomainError) -> int:
-    """The HTTP status of a domain error."""
+    """The HTTP status of a domain error (its own `status` when it names one)."""
+    own = getattr(error, "status", None)
+    if isinstance(own, int):
+        return own
     for kind, status in _STATUS_OF:
         if isinstance(error, kind):
             return status
@@ -104,21 +109,41 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+    messages: list[str] | None = None,
+) -> Response:
+    """The error in the one shape, or in the dialect of the API the path belongs to."""
+    path = request.url.path
+    for prefix, dialect in getattr(request.app.state, "error_dialects", {}).items():
+        if path.startswith(prefix):
+            return dialect(path, status, messages or [message], headers)
+    return error_response(status, code, message, details, headers)
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return error_response(status_of(exc), exc.code, exc.message, exc.details, exc.headers)
+    return _answer(
+        request, status_of(exc), exc.code, exc.message, exc.details, exc.headers,
+        messages=getattr(exc, "descriptions", None),
+    )  # fmt: skip
 
 
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
     if any(d["type"] == "json_invalid" for d in details):
-        return error_response(400, "malformed_json", "the body is not valid JSON", details)
+        return _answer(request, 400, "malformed_json", "the body is not valid JSON", details)
     fields = ", ".join(".".join(str(p) for p in d["loc"][1:]) or "body" for d in details)
-    return error_response(422, "validation_error", f"invalid request: {fields}", details)
+    return _answer(request, 422, "validation_error", f"invalid request: {fields}", details)
 
 
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -127,15 +152,15 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and message == _FRAMEWORK_PARSE_FAILURE:
         # FastAPI's word for a body that is not even text (e.g. not UTF-8).
         code, message = "malformed_json", "the body is not valid UTF-8 JSON"
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    return _answer(request, exc.status_code, code, message, headers=exc.headers)
 
 
 def _unavailable(code: str, message: str, retry_after: int) -> ExceptionHandler:
     """A handler answering 503 with Retry-After, for a part that should come back."""
 
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+    async def handle(request: Request, exc: Exception) -> Response:
         log.warning("%s: %s", code, exc)
-        return error_response(503, code, message, headers={"Retry-After": str(retry_after)})
+        return _answer(request, 503, code, message, headers={"Retry-After": str(retry_after)})
 
     return handle
 
@@ -150,19 +175,20 @@ _on_pool_timeout = _unavailable(
 )
 
 
-async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_data_error(request: Request, exc: Exception) -> Response:
     # A backstop: validation should have caught the value before the database did.
     log.warning("database refused a value: %s", exc)
-    return error_response(422, "invalid_value", "a value in the request cannot be stored")
+    return _answer(request, 422, "invalid_value", "a value in the request cannot be stored")
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "an unexpected error happened; it was logged")
+    return _answer(request, 500, "internal_error", "an unexpected error happened; it was logged")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every failure to the one error shape."""
+def install_error_handlers(app: FastAPI, dialects: dict[str, Dialect] | None = None) -> None:
+    """Route every failure to the one error shape, or to the dialect of the path's prefix."""
+    app.state.error_dialects = dict(dialects or {})
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -68,6 +68,44 @@ def _prepare(data: bytes, timezone: str, store: PhotoStore) -> dict[str, Any]:
     }
 
 
+async def prepare_photos(
+    uploads: list[tuple[str, bytes]], *, timezone: str, store: PhotoStore, max_bytes: int
+) -> list[dict[str, Any]]:
+    """Check every file first (one bad file refuses them all: PhotoRefused), then strip,
+    thumbnail and store their files; the rows are for `record_photos`."""
+    for name, data in uploads:
+        if len(data) > max_bytes:
+            raise PhotoRefused(
+                f"{name!r} is larger than {max_bytes:,} bytes",
+                details={"file": name, "max_bytes": max_bytes},
+            )
+    prepared = []
+    for name, data in uploads:
+        try:
+            prepared.append(await to_thread.run_sync(_prepare, data, timezone, store))
+        except images.PhotoRejected as exc:
+            raise PhotoRefused(f"{name!r}: {exc}", details={"file": name}) from exc
+    return prepared
+
+
+async def record_photos(
+    connection: AsyncConnection,
+    *,
+    complaint_id: int,
+    prepared: list[dict[str, Any]],
+    uploaded_by: str,
+    now: datetime,
+) -> None:
+    """The case's rows of prepared photos; the same photo twice is one attachment."""
+    for values in prepared:
+        statement = insert(_attachment).values(
+            complaint_id=complaint_id, uploaded_by=uploaded_by, created_at=now, **values
+        )
+        await connection.execute(
+            statement.on_conflict_do_nothing(index_elements=["complaint_id", "sha256"])
+        )
+
+
 async def add_photos(
     connection: AsyncConnection,
     *,
@@ -84,25 +122,10 @@ async def add_photos(
 
     The same photo sent again to the same case is not stored twice: it is the same attachment.
     """
-    for name, data in uploads:
-        if len(data) > max_bytes:
-            raise PhotoRefused(
-                f"{name!r} is larger than {max_bytes:,} bytes",
-                details={"file": name, "max_bytes": max_bytes},
-            )
-    prepared = []
-    for name, data in uploads:
-        try:
-            prepared.append(await to_thread.run_sync(_prepare, data, timezone, store))
-        except images.PhotoRejected as exc:
-            raise PhotoRefused(f"{name!r}: {exc}", details={"file": name}) from exc
-    for values in prepared:
-        statement = insert(_attachment).values(
-            complaint_id=complaint_id, uploaded_by=uploaded_by, created_at=now, **values
-        )
-        await connection.execute(
-            statement.on_conflict_do_nothing(index_elements=["complaint_id", "sha256"])
-        )
+    prepared = await prepare_photos(uploads, timezone=timezone, store=store, max_bytes=max_bytes)
+    await record_photos(
+        connection, complaint_id=complaint_id, prepared=prepared, uploaded_by=uploaded_by, now=now
+    )
     return await list_photos(
         connection, complaint_id=complaint_id, scope=EVERY_CASE, url_base=url_base
     )

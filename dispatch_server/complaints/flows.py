@@ -236,6 +236,7 @@ async def receive(
     actor: str,
     clock: Clock,
     settings: Settings,
+    details: dict[str, Any] | None = None,
 ) -> Intake:
     """Take in a complaint: locate it, route it to its district and team, store it.
 
@@ -245,6 +246,7 @@ async def receive(
     complaint is committed before the caller acknowledges it (an acknowledged complaint is
     never lost). Whatever intake must also write later (the citizen's "received" text, the
     SLA clocks) belongs in that same statement, or intake must switch to a transaction.
+    `details` join the "received" event's payload (the channel's own facts, e.g. Open311's).
     """
     phone = service.normalized_phone(
         data.reporter.phone if data.reporter else None, region=settings.phone_region
@@ -258,7 +260,7 @@ async def receive(
         actor=actor,
         now=clock.now(),
         timezone=settings.timezone,
-        details=located.details(),
+        details=located.details() | (details or {}),
     )
     async with connect() as connection:
         district = located.address_district if located.locating.located_by == "address" else None

@@ -20,7 +20,7 @@ from dispatch_server.complaints.schemas import (
     Timeline,
 )
 from dispatch_server.deps import ContextDep, require_json
-from dispatch_server.dispatch.flows import auto_assign
+from dispatch_server.dispatch.flows import dispatch_received
 from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
 from notifications import service as notifications
@@ -55,14 +55,7 @@ async def create_complaint(
         clock=ctx.clock,
         settings=ctx.settings,
     )
-    created = intake.created
-    if intake.received.auto_assign:
-        # Stored and committed above: whatever happens now, the complaint is not lost.
-        assigned = await auto_assign(ctx.transaction, ctx.clock, complaint_id=created.id)
-        if assigned is not None:
-            created = ComplaintCreated(
-                **assigned.model_dump(), locating=created.locating, warnings=created.warnings
-            )
+    created = await dispatch_received(ctx.transaction, ctx.clock, intake)
     response.headers["Location"] = f"{router.prefix}/{created.ticket}"
     return created
 

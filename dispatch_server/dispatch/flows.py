@@ -10,8 +10,9 @@ from dispatch_server import idempotency
 from dispatch_server.access import EVERY_CASE, Scope
 from dispatch_server.clock import Clock
 from dispatch_server.complaints.constants import Status
+from dispatch_server.complaints.flows import Intake
 from dispatch_server.complaints.models import Complaint
-from dispatch_server.complaints.schemas import ComplaintRead
+from dispatch_server.complaints.schemas import ComplaintCreated, ComplaintRead
 from dispatch_server.db import AsyncConnectable
 from dispatch_server.dispatch import service
 from dispatch_server.dispatch.exceptions import StaleVersion
@@ -60,6 +61,23 @@ async def move_once(
 
 
 _VERSION = select(Complaint.version).where(Complaint.id == bindparam("complaint_id"))
+
+
+async def dispatch_received(
+    transaction: Callable[[], AsyncConnectable], clock: Clock, intake: Intake
+) -> ComplaintCreated:
+    """What intake answers once the complaint is stored: as stored, or as auto-assigned when
+    its category says so and an inspector is free (every channel's intake ends here)."""
+    created = intake.created
+    if not intake.received.auto_assign:
+        return created
+    # Stored and committed already: whatever happens now, the complaint is not lost.
+    assigned = await auto_assign(transaction, clock, complaint_id=created.id)
+    if assigned is None:
+        return created
+    return ComplaintCreated(
+        **assigned.model_dump(), locating=created.locating, warnings=created.warnings
+    )
 
 
 async def auto_assign(
