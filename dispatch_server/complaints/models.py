@@ -58,6 +58,11 @@ class Category(Base):
     citizen_updates: Mapped[list[str]] = mapped_column(
         ARRAY(String(20)), server_default=text("'{}'")
     )
+    # What Open311 clients show of it (migration 0016): a description and a group name by
+    # language, and search words; its questions are in open311.models.ServiceAttribute.
+    descriptions: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    group_names: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    keywords: Mapped[list[str]] = mapped_column(ARRAY(String(50)), server_default=text("'{}'"))
 
     __table_args__ = (
         CheckConstraint(f"default_priority IN ({sql_in(Priority)})", name="priority"),

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dispatch_server.complaints.models import Category
 from dispatch_server.dispatch.models import ResultCode
+from dispatch_server.open311.models import ServiceAttribute
 
 CATEGORIES_FILE = Path(__file__).with_name("categories.json")
 RESULT_CODES_FILE = Path(__file__).with_name("result_codes.json")
@@ -75,9 +76,32 @@ def upsert_categories(session: Session, categories: list[dict[str, Any]]) -> int
                 "dedup_radius_m": category.get("dedup", {}).get("radius_m", 0),
                 "dedup_window": timedelta(hours=category.get("dedup", {}).get("window_hours", 0)),
                 "citizen_updates": category.get("citizen_updates", []),
+                "descriptions": category.get("description", {}),
+                "group_names": category.get("group", {}),
+                "keywords": category.get("keywords", []),
             },
         )
+        _replace_attributes(session, category["code"], category.get("attributes", []))
     return len(categories)
+
+
+def _replace_attributes(session: Session, code: str, attributes: list[dict[str, Any]]) -> None:
+    """The category's Open311 questions become those of the file, in its order."""
+    session.execute(delete(ServiceAttribute).where(ServiceAttribute.category_code == code))
+    for position, attribute in enumerate(attributes, start=1):
+        session.execute(
+            insert(ServiceAttribute).values(
+                category_code=code,
+                code=attribute["code"],
+                position=position,
+                datatype=attribute["datatype"],
+                required=attribute.get("required", False),
+                variable=attribute.get("variable", True),
+                descriptions=attribute.get("description", {}),
+                datatype_descriptions=attribute.get("datatype_description", {}),
+                values=attribute.get("values", []),
+            )
+        )
 
 
 def upsert_result_codes(session: Session, path: Path = RESULT_CODES_FILE) -> int:
