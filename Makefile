@@ -53,7 +53,9 @@ lint: venv
 		dispatch_server/complaints/tickets.py geo/boundaries.py \
 		dispatch_server/dispatch/states.py dispatch_server/attachments/images.py \
 		geo/addresses.py geo/romanize.py geo/interpolation.py dispatch_server/privacy/redact.py \
-		field_app/services field_app/viewmodels field_app/models field_app/fonts.py
+		field_app/services field_app/viewmodels field_app/models field_app/fonts.py \
+		dispatch_server/open311/params.py dispatch_server/open311/formats.py \
+		dispatch_server/open311/texts.py
 
 format: venv
 	$(BIN)/ruff format .
@@ -67,6 +69,7 @@ bench: setup
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/field_app.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/open311.py
 
 # The inspectors' app on this desktop, against `make run`'s server (sign in as
 # inspector-11110-1 / DASAN_DEMO_PASSWORD). It needs a screen: DISPLAY, or Xvfb for a look.

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     # a new Open311 API key.
     public_reads_per_minute: int = Field(default=60, ge=1, le=100_000)
     open311_requests_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    # Open311 GeoReport v2 (/open311/v2): the jurisdiction_id clients may send (another is a
+    # 404), and what discovery tells them: whom to ask, and how to get a key.
+    open311_jurisdiction_id: str = Field(default="seoul.go.kr", min_length=1, max_length=100)
+    open311_contact: str = "다산콜센터 120 (+82-2-120), open311@seoul.go.kr"
+    open311_key_service: str = (
+        "Ask the city's call centre for an api_key (dasan open311 keys create NAME)"
+    )
     # Personal data (dispatch_server/privacy): a reporter's contact data is erased this many
     # days after the case is done, photos after `photo_retention_days`; the job runs daily
     # at `retention_run_at` (city time), `retention_batch` cases per transaction.

@@ -33,6 +33,8 @@ from dispatch_server.gateways.router import router as gateways_router
 from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
+from dispatch_server.open311 import router as open311
+from dispatch_server.open311.formats import error_response as open311_error_response
 from dispatch_server.privacy import retention
 from dispatch_server.privacy.router import router as privacy_router
 from dispatch_server.public.router import router as public_router
@@ -123,14 +125,21 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        # Photo uploads: every photo at its limit, plus the multipart framing.
-        uploads={"/photos": settings.max_photo_bytes * settings.max_photos_per_upload + 65536},
+        # Photo uploads: every photo at its limit, plus the multipart framing; an Open311
+        # request may carry one photo (`media`).
+        uploads={
+            "/photos": settings.max_photo_bytes * settings.max_photos_per_upload + 65536,
+            f"{open311.PREFIX}/requests.json": settings.max_photo_bytes + 65536,
+            f"{open311.PREFIX}/requests.xml": settings.max_photo_bytes + 65536,
+        },
+        refusal=open311.body_too_large,
     )
+    app.add_middleware(open311.OpenCors)
     # Large answers (the board, outlines, statistics, the consoles' libraries) compressed
     # for clients that ask; event streams never are (Starlette leaves them alone).
     app.add_middleware(GZipMiddleware, minimum_size=16_384, compresslevel=5)
     app.add_middleware(SecurityHeaders)
-    install_error_handlers(app)
+    install_error_handlers(app, dialects={"/open311/": open311_error_response})
     app.include_router(health.router)
     app.include_router(complaints_router)
     app.include_router(dispatch_router)
@@ -145,5 +154,6 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(privacy_router)
     app.include_router(consoles_router)
+    app.include_router(open311.router)
     apidocs.install(app)
     return app

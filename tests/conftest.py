@@ -126,6 +126,7 @@ COPIES = (
     "browser",
     "fieldapp",
     "consoles",
+    "open311",
 )
 
 

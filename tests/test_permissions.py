@@ -43,6 +43,7 @@ from dispatch_server.accounts.credentials import Role
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings
 from dispatch_server.main import create_app
+from dispatch_server.open311 import keys
 from tests.auth import bearer, token_for
 from tests.conftest import FAST_PASSWORDS, FROZEN_AT
 from tests.factories import GANGNAM, JONGNO, complaint_body
@@ -105,6 +106,8 @@ class World:
     tokens: dict[str, str]
     app: FastAPI
     connection: AsyncConnection
+    open311_key: str
+    open311_token: str  # of a request an app posted, with the reporter's contact data
 
 
 @dataclass
@@ -143,6 +146,19 @@ def case_id(kind: str = "assigned") -> Build:
 
 def ticket(w: World, s: Side) -> dict[str, Any]:
     return {"path": {"ticket": s.assigned["ticket"]}}
+
+
+def json_format(**path: str) -> dict[str, Any]:
+    return {"path": {"fmt": "json", **path}}
+
+
+def open311_post(w: World) -> dict[str, Any]:
+    """A request posted by an app, with the reporter's contact data."""
+    return {
+        "api_key": w.open311_key, "service_code": "street_lamp", "lat": JONGNO["lat"] + 0.01,
+        "long": JONGNO["lon"], "attribute[problem]": "off", "phone": REPORTER["phone"],
+        "email": REPORTER["email"], "first_name": "민수", "last_name": "김",
+    }  # fmt: skip
 
 
 ROUTES: dict[tuple[str, str], Rule] = {
@@ -396,6 +412,35 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/auth/refresh"): Rule(
         PUBLIC, 401, build=lambda w, s: {"json": {"refresh_token": "dfr_not-a-token"}}
     ),
+    # Open311: reads are public (a key optional), posting proves itself with an api_key.
+    ("GET", "/open311/v2/discovery.{fmt}"): Rule(PUBLIC, 200, build=lambda w, s: json_format()),
+    ("GET", "/open311/v2/services.{fmt}"): Rule(PUBLIC, 200, build=lambda w, s: json_format()),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): Rule(
+        PUBLIC, 200, build=lambda w, s: json_format(service_code="street_lamp")
+    ),
+    ("GET", "/open311/v2/requests.{fmt}"): Rule(
+        PUBLIC, 200, build=lambda w, s: {**json_format(), "params": {"extensions": "true"}}
+    ),
+    ("POST", "/open311/v2/requests.{fmt}"): Rule(
+        PUBLIC, 200, build=lambda w, s: {**json_format(), "params": open311_post(w)}
+    ),
+    **{
+        ("GET", path): Rule(
+            PUBLIC,
+            200,
+            build=lambda w, s: {
+                **json_format(service_request_id=s.assigned["ticket"]),
+                "params": {"extensions": "true"},
+            },
+        )  # fmt: skip
+        for path in (
+            "/open311/v2/requests/{service_request_id}.{fmt}",
+            "/open311/v2/request/{service_request_id}.{fmt}",
+        )
+    },
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"): Rule(
+        PUBLIC, 200, build=lambda w, s: json_format(token=w.open311_token)
+    ),
     ("POST", "/api/v1/auth/sign-out"): Rule(EVERYONE, 204),
     ("GET", "/api/v1/auth/me"): Rule(EVERYONE, 200),
 }
@@ -465,7 +510,18 @@ async def world(
             "supervisor": await token_for(connection, S, districts=[OWN]),
             "inspector": own.inspector_token,
         }
-        yield World(own=own, other=other, tokens=tokens, app=app, connection=connection)
+        made = await keys.create(
+            connection, name="permissions app", requests_per_minute=100_000, now=FROZEN_AT
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            world = World(own=own, other=other, tokens=tokens, app=app, connection=connection,
+                          open311_key=made.key, open311_token="")  # fmt: skip
+            answer = await client.post("/open311/v2/requests.json", data=open311_post(world))
+            assert answer.status_code == 200, answer.text
+            world.open311_token = answer.json()[0]["token"]
+        yield world
         await outer.rollback()
 
 
@@ -639,6 +695,8 @@ SERVER_SIDE = {
     "dispatch_server/privacy/retention.py": "the retention job erases what is due, every case",
     "dispatch_server/public/service.py": "the tracking page: one case by its ticket, public "
     "fields only (no account; a rate limit per address)",
+    "dispatch_server/open311/service.py": "Open311's reads: public fields only, descriptions "
+    "redacted (no account; a rate limit per address or per key)",
     "geo/districts.py": "loading boundaries: a retired district's cases keep pointing at it",
     "sla/reroute.py": "the sweep re-routes a breached case to another team",
     "sla/sweep.py": "the SLA sweep steps every due clock",

@@ -1,0 +1,335 @@
+"""HTTP adapter of Open311 GeoReport v2: /open311/v2/..., JSON or XML by the extension.
+
+The endpoints read their parameters themselves (open311/params.py) so that every refusal
+is the spec's error list, a name the spec does not have is refused rather than ignored,
+and form, multipart and JSON bodies read alike. Reads are public (with an api_key they
+count against the key's limit, else against the address's); posting needs a key.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dispatch_server import ratelimit
+from dispatch_server.access import public
+from dispatch_server.deps import AppContext, ContextDep
+from dispatch_server.open311 import intake, keys, service, texts
+from dispatch_server.open311.formats import (
+    MEDIA_TYPES,
+    Format,
+    Open311Error,
+    error_response,
+    parse_format,
+    render,
+)
+from dispatch_server.open311.openapi import (
+    DISCOVERY_DOC,
+    POST_DOC,
+    REQUEST_DOC,
+    REQUESTS_DOC,
+    SERVICE_DOC,
+    SERVICES_DOC,
+    TOKEN_DOC,
+)
+from dispatch_server.open311.params import MAX_PAIRS, Params, json_pairs, parse_pairs, refuse
+
+PREFIX = "/open311/v2"
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+# When this API last changed in a way a client would notice (discovery's changeset).
+CHANGESET = "2026-12-01T00:00:00+09:00"
+# Headers a browser client may read from another origin.
+EXPOSED = "X-Total-Count, X-Page, X-Page-Size, Link, Retry-After"
+
+
+def _query(request: Request) -> Params:
+    return Params(parse_pairs(request.scope.get("query_string", b"")))
+
+
+def _language(request: Request) -> str:
+    return str(texts.language_of(request.headers.get("accept-language")))
+
+
+def _jurisdiction(params: Params, ctx: AppContext) -> None:
+    given = params.text("jurisdiction_id", max_length=200)
+    if given is not None and given.lower() != ctx.settings.open311_jurisdiction_id.lower():
+        raise Open311Error(
+            404, [f"jurisdiction_id {given[:100]!r} is not served here (this is "
+                  f"{ctx.settings.open311_jurisdiction_id})"],
+        )  # fmt: skip
+
+
+async def _reader(params: Params, request: Request, ctx: AppContext) -> None:
+    """Count a read: against its api_key when it carries one, else its address."""
+    key = params.text("api_key", max_length=keys.MAX_KEY)
+    now = ctx.clock.now()
+    async with ctx.autocommit() as connection:
+        if key is not None:
+            await keys.authenticate(connection, key=key, now=now)
+        else:
+            await ratelimit.check(
+                connection, key=f"public:{ratelimit.client_address(request)}",
+                limit=ctx.settings.public_reads_per_minute, now=now,
+            )  # fmt: skip
+
+
+def _zone(ctx: AppContext) -> ZoneInfo:
+    return ZoneInfo(ctx.settings.timezone)
+
+
+@router.get("/discovery.{fmt}", summary="Discovery: where this API is and what it speaks",
+            openapi_extra=DISCOVERY_DOC)  # fmt: skip
+@public
+async def discovery(fmt: str, request: Request, ctx: ContextDep) -> Response:
+    """GeoReport's discovery document: the endpoint, its formats, whom to ask for a key."""
+    form = parse_format(fmt)
+    params = _query(request)
+    _jurisdiction(params, ctx)
+    params.text("api_key", max_length=keys.MAX_KEY)  # sent with every call by some clients
+    params.finish()
+    endpoint = {
+        "specification": service.SPEC_URL,
+        "url": f"{ctx.settings.public_url}{PREFIX}",
+        "changeset": CHANGESET,
+        "type": "production",
+        "formats": [MEDIA_TYPES[Format.JSON], MEDIA_TYPES[Format.XML].split(";")[0]],
+    }
+    document = {
+        "changeset": CHANGESET,
+        "contact": ctx.settings.open311_contact,
+        "key_service": ctx.settings.open311_key_service,
+        "endpoints": [endpoint],
+    }
+    return render(form, "discovery", document)
+
+
+@router.get("/services.{fmt}", summary="The services (kinds of complaint) one can report",
+            openapi_extra=SERVICES_DOC)  # fmt: skip
+@public
+async def list_services(fmt: str, request: Request, ctx: ContextDep) -> Response:
+    """Every service: code, name (in the Accept-Language), description, group, keywords,
+    and whether it has questions (`metadata`: see services/{code})."""
+    form = parse_format(fmt)
+    params = _query(request)
+    _jurisdiction(params, ctx)
+    await _reader(params, request, ctx)
+    params.finish()
+    async with ctx.autocommit() as connection:
+        found = await service.services(connection, language=_language(request))
+    return render(form, "services", found, headers={"Vary": "Accept-Language"})
+
+
+@router.get("/services/{service_code}.{fmt}", summary="A service's questions (attributes)",
+            openapi_extra=SERVICE_DOC)  # fmt: skip
+@public
+async def service_definition(
+    service_code: str, fmt: str, request: Request, ctx: ContextDep
+) -> Response:
+    """The attributes to ask the citizen: code, datatype, required, order, description and,
+    for lists, the values (`key` to send, `name` to show)."""
+    form = parse_format(fmt)
+    params = _query(request)
+    _jurisdiction(params, ctx)
+    await _reader(params, request, ctx)
+    params.finish()
+    async with ctx.autocommit() as connection:
+        found = await service.definition(connection, code=service_code, language=_language(request))
+    return render(form, "service_definition", found, headers={"Vary": "Accept-Language"})
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def _body(request: Request) -> tuple[list[tuple[str, str]], list[tuple[str, bytes]]]:
+    """The body's parameters and files (form, multipart or JSON; none is fine too)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        pairs: list[tuple[str, str]] = []
+        files: list[tuple[str, bytes]] = []
+        # The context closes the parser's temporary files, whatever happens.
+        async with request.form(max_files=2, max_fields=MAX_PAIRS) as form:
+            for name, value in form.multi_items():
+                if not isinstance(value, UploadFile):
+                    pairs.append((name, value))
+                elif name != "media":
+                    raise refuse(f"{name[:50]!r}: the only file this endpoint takes is `media`")
+                else:
+                    files.append((value.filename or "media", await value.read()))
+        return pairs, files
+    raw = await request.body()
+    if not raw.strip():
+        return [], []
+    if media_type in (_FORM, ""):
+        return parse_pairs(raw), []
+    if media_type == "application/json":
+        return json_pairs(raw), []
+    raise Open311Error(
+        415, [f"send the parameters as {_FORM}, multipart/form-data or application/json"]
+    )
+
+
+@router.post("/requests.{fmt}", summary="Report a problem (post a service request)",
+             openapi_extra=POST_DOC)  # fmt: skip
+@public
+async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
+    """Needs an `api_key`. Where: `lat` and `long`, `address_string` (geocoded) or
+    `address_id`. Answers with the `service_request_id`, a `token` (GET tokens/{token})
+    and a `service_notice` with the page where the citizen can follow it."""
+    form = parse_format(fmt)
+    body, photos = await _body(request)
+    params = Params(parse_pairs(request.scope.get("query_string", b"")) + body)
+    _jurisdiction(params, ctx)
+    key = params.text("api_key", max_length=keys.MAX_KEY)
+    language = texts.language_of(request.headers.get("accept-language"))
+    async with ctx.autocommit() as connection:
+        client = await keys.authenticate(connection, key=key, now=ctx.clock.now())
+        new = await intake.read(
+            connection, params, photos, language=language, zone=_zone(ctx),
+            phone_region=ctx.settings.phone_region,
+        )  # fmt: skip
+    stored = await intake.store(ctx, new, client=client, language=str(language))
+    answer = [
+        {
+            "service_request_id": stored.ticket,
+            "token": stored.token,
+            "service_notice": stored.notice,
+            "account_id": None,
+        }
+    ]
+    location = f"{PREFIX}/requests/{stored.ticket}.{form}"
+    return render(form, "service_requests", answer, headers={"Location": location})
+
+
+def _page_headers(
+    request: Request, found: service.Found, query: service.RequestQuery
+) -> dict[str, str]:
+    headers = {
+        "X-Total-Count": str(found.total),
+        "X-Page": str(query.page),
+        "X-Page-Size": str(query.page_size),
+        "Vary": "Accept-Language",
+    }
+    links = []
+    if query.page * query.page_size < found.total:
+        links.append(f'<{request.url.include_query_params(page=query.page + 1)}>; rel="next"')
+    if query.page > 1:
+        links.append(f'<{request.url.include_query_params(page=query.page - 1)}>; rel="prev"')
+    if links:
+        headers["Link"] = ", ".join(links)
+    return headers
+
+
+@router.get("/requests.{fmt}", summary="Find service requests", openapi_extra=REQUESTS_DOC)
+@public
+async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response:
+    """Newest first. By default the last 90 days (the longest window) and 1,000 requests
+    (the largest page); `service_request_id` (a comma list) overrides every other filter.
+    Extensions: `lat`/`long`/`radius`, `bbox`, `updated_after`/`updated_before`,
+    `page`/`page_size` (X-Total-Count, Link), `extensions=true`."""
+    form = parse_format(fmt)
+    params = _query(request)
+    _jurisdiction(params, ctx)
+    await _reader(params, request, ctx)
+    query = service.read_query(params, zone=_zone(ctx), now=ctx.clock.now())
+    params.finish()
+    async with ctx.autocommit() as connection:
+        found = await service.find(connection, query, language=_language(request), zone=_zone(ctx))
+    headers = _page_headers(request, found, query)
+    return render(form, "service_requests", found.documents, headers=headers)
+
+
+async def _one(request: Request, ctx: AppContext, service_request_id: str, fmt: str) -> Response:
+    form = parse_format(fmt)
+    params = _query(request)
+    _jurisdiction(params, ctx)
+    await _reader(params, request, ctx)
+    extended = params.flag("extensions")
+    params.finish()
+    async with ctx.autocommit() as connection:
+        found = await service.one(
+            connection, ticket=service_request_id, language=_language(request),
+            zone=_zone(ctx), extended=extended,
+        )  # fmt: skip
+    return render(form, "service_requests", [found], headers={"Vary": "Accept-Language"})
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="One service request",
+            openapi_extra=REQUEST_DOC)  # fmt: skip
+@public
+async def get_request(
+    service_request_id: str, fmt: str, request: Request, ctx: ContextDep
+) -> Response:
+    """The request as a list of one (the spec's shape); `extensions=true` adds
+    `extended_attributes`."""
+    return await _one(request, ctx, service_request_id, fmt)
+
+
+@router.get("/request/{service_request_id}.{fmt}", include_in_schema=False)
+@public
+async def get_request_singular(
+    service_request_id: str, fmt: str, request: Request, ctx: ContextDep
+) -> Response:
+    """The same, at the path the spec's own swagger file uses."""
+    return await _one(request, ctx, service_request_id, fmt)
+
+
+@router.get("/tokens/{token}.{fmt}", summary="The service_request_id a token stands for",
+            openapi_extra=TOKEN_DOC)  # fmt: skip
+@public
+async def get_token(token: str, fmt: str, request: Request, ctx: ContextDep) -> Response:
+    """Every POST answers with its id at once and a token besides; the token finds the id."""
+    form = parse_format(fmt)
+    params = _query(request)
+    _jurisdiction(params, ctx)
+    await _reader(params, request, ctx)
+    params.finish()
+    async with ctx.autocommit() as connection:
+        ticket = await service.by_token(connection, token=token)
+    return render(form, "service_requests", [{"service_request_id": ticket, "token": token}])
+
+
+def body_too_large(path: str, max_bytes: int) -> tuple[str, bytes] | None:
+    """The 413 of BodySizeLimit under /open311/, in the spec's format."""
+    if not path.startswith("/open311/"):
+        return None
+    response = error_response(path, 413, [f"the request is larger than {max_bytes:,} bytes"])
+    return response.media_type or "application/json", bytes(response.body)
+
+
+class OpenCors:
+    """Browsers' cross-origin access to /open311/ (public data, keys in parameters, no
+    cookies): every origin may read the answers; preflights are answered here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/open311/"):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            headers = [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-methods", b"GET, POST"),
+                (b"access-control-allow-headers", b"Content-Type, Accept-Language"),
+                (b"access-control-max-age", b"600"),
+                (b"content-length", b"0"),
+            ]
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"access-control-allow-origin", b"*"),
+                    (b"access-control-expose-headers", EXPOSED.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
