@@ -93,14 +93,18 @@ async def hit(connection: AsyncConnection, *, key: str, limit: int, now: datetim
     return judge(current, previous, (now - start).total_seconds(), limit)
 
 
-async def check(connection: AsyncConnection, *, key: str, limit: int, now: datetime) -> None:
-    """`hit`, raising RateLimited (429 with Retry-After) when over the limit."""
-    verdict = await hit(connection, key=key, limit=limit, now=now)
+def enforce(verdict: Verdict) -> None:
+    """RateLimited (429 with Retry-After) when the verdict refuses the request."""
     if not verdict.allowed:
         raise RateLimited(
-            f"more than {limit} requests a minute: try again in {verdict.retry_after} s",
+            f"more than {verdict.limit} requests a minute: try again in {verdict.retry_after} s",
             retry_after=verdict.retry_after,
         )
+
+
+async def check(connection: AsyncConnection, *, key: str, limit: int, now: datetime) -> None:
+    """`hit`, raising RateLimited (429 with Retry-After) when over the limit."""
+    enforce(await hit(connection, key=key, limit=limit, now=now))
 
 
 async def purge(connection: AsyncConnection, *, now: datetime) -> int:

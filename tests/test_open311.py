@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import get_settings
-from dispatch_server.open311 import keys
+from dispatch_server.open311 import keys, service
 from dispatch_server.open311.formats import ITEM_OF
 from tests.conftest import count_complaints
 from tests.factories import GANGNAM, spread_point
@@ -285,6 +285,13 @@ async def test_a_posted_request_is_a_complaint_like_any_other(
         "plate_number": "12가 3456",
     }
     assert own["media_url"] == "https://example.com/photos/1.jpg" and "device_id" not in own
+    # Staff read the answers in words on the timeline (the console and the field app show
+    # a received entry's note).
+    events = (await client.get(f"/api/v1/complaints/{ticket}/events")).json()["events"]
+    assert events[0]["payload"]["note"] == (
+        "어떤 차량인가요? 승용차 / 무엇을 막고 있나요? (여러 개 선택 가능) 소화전, 횡단보도"
+        " / 차량 번호 (아는 경우) 12가 3456 / 언제부터 서 있었나요? 2026-11-23T09:30:00+09:00"
+    )
     sla = await client.get(f"/api/v1/complaints/{ticket}/sla")
     assert sla.json()["expected_datetime"] is not None  # the SLA engine runs for it
     texts = (await client.get(f"/api/v1/complaints/{ticket}/texts")).json()["texts"]
@@ -741,3 +748,17 @@ def test_the_spec_schemas_are_the_shared_ones() -> None:
     assert Path(SCHEMA_DIR / "request.json").is_file()
     with pytest.raises(AssertionError):
         valid([{"service_request_id": 1, "status": "pending"}], "requests.json")
+
+
+async def test_posts_check_definitions_cached_for_a_few_seconds(db: AsyncConnection) -> None:
+    cache = service.Definitions(ttl=60)
+    first = await cache.get(db, "street_lamp")
+    assert first is not None and "pole_number" in [q.code for q in first.questions]
+    await db.execute(
+        text("DELETE FROM service_attribute WHERE category_code = 'street_lamp'"
+             " AND code = 'pole_number'")
+    )  # fmt: skip
+    assert await cache.get(db, "street_lamp") is first  # within its time
+    fresh = await service.Definitions(ttl=0).get(db, "street_lamp")
+    assert fresh is not None and "pole_number" not in [q.code for q in fresh.questions]
+    assert await cache.get(db, "ufo_sighting") is None

@@ -57,6 +57,8 @@ class NewRequest:
 
     complaint: ComplaintCreate
     answers: dict[str, Any]
+    # The answers in words, the "received" entry's note (what staff see on the timeline).
+    note: str | None
     media_url: str | None
     address_id: str | None
     photos: list[tuple[str, bytes]]
@@ -92,6 +94,7 @@ async def read(
     language: Language,
     zone: ZoneInfo,
     phone_region: str,
+    definitions: service.Definitions,
 ) -> NewRequest:
     """The request's parameters checked (the caller finishes `params`, which refuses them
     all together when any is wrong)."""
@@ -114,15 +117,17 @@ async def read(
     given = params.attributes()
 
     answers: dict[str, Any] = {}
+    note = None
     name_ko = None
     if code is None:
         params.problem("service_code is required (GET services.json lists them)")
     else:
-        found = await service.questions(connection, code=code)
+        found = await definitions.get(connection, code)
         if found is None:
             params.problem(f"service_code: no service has the code {code!r}")
         else:
             answers = service.check_answers(code, found.questions, given, params, zone)
+            note = service.answers_note(found.questions, answers)
             name_ko = found.name_ko
 
     location = None
@@ -169,7 +174,7 @@ async def read(
         )
     except ValidationError as exc:
         raise refuse(*_messages(exc)) from None
-    return NewRequest(complaint, answers, media_url, address_id, photos)
+    return NewRequest(complaint, answers, note, media_url, address_id, photos)
 
 
 def _messages(exc: ValidationError) -> list[str]:
@@ -204,9 +209,12 @@ async def store(ctx: AppContext, new: NewRequest, *, client: Client, language: s
     if new.address_id:
         own["address_id"] = new.address_id
     actor = f"open311:{client.name}"[:100]
+    details: dict[str, Any] = {"open311": own}
+    if new.note:
+        details["note"] = new.note
     intake = await flows.receive(
         ctx.autocommit, data=new.complaint, geocoder=ctx.geocoder, actor=actor,
-        clock=ctx.clock, settings=settings, details={"open311": own},
+        clock=ctx.clock, settings=settings, details=details,
     )  # fmt: skip
     # Acknowledged below only: stored and committed by now, whatever happens next.
     created = await dispatch_received(ctx.transaction, ctx.clock, intake)

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -126,8 +126,24 @@ async def revoke(connection: AsyncConnection, *, name: str, now: datetime) -> Cl
     return Client(*row)
 
 
-_BY_KEY = select(*_COLUMNS).where(
-    _client.c.key_hash == bindparam("digest"), _client.c.revoked_at.is_(None)
+# The key's client and its request counted, in one statement (one round trip per request).
+_AUTHENTICATE = text(
+    """
+    WITH k AS (
+        SELECT id, name, key_prefix, requests_per_minute, created_at, revoked_at
+        FROM api_client WHERE key_hash = :digest AND revoked_at IS NULL
+    ), hit AS (
+        INSERT INTO rate_limit_window (key, window_start, hits)
+        SELECT 'api_client:' || k.id, :window, 1 FROM k
+        ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_window.hits + 1
+        RETURNING hits
+    )
+    SELECT k.*, (SELECT hits FROM hit) AS current,
+           coalesce((SELECT w.hits FROM rate_limit_window w
+                     WHERE w.key = 'api_client:' || k.id AND w.window_start = :previous), 0)
+               AS previous
+    FROM k
+    """
 )
 
 
@@ -136,11 +152,18 @@ async def authenticate(connection: AsyncConnection, *, key: str | None, now: dat
     limit: InvalidApiKey (403) or RateLimited (429)."""
     if not key or len(key) > MAX_KEY:
         raise InvalidApiKey("an api_key is required: ask the city for one")
-    row = (await connection.execute(_BY_KEY, {"digest": key_digest(key)})).first()
+    start = ratelimit.window_start(now)
+    row = (
+        await connection.execute(
+            _AUTHENTICATE,
+            {"digest": key_digest(key), "window": start, "previous": start - ratelimit.WINDOW},
+        )
+    ).first()
     if row is None:
         raise InvalidApiKey("the api_key is not valid (unknown or revoked)")
-    client = Client(*row)
-    await ratelimit.check(
-        connection, key=f"api_client:{client.id}", limit=client.requests_per_minute, now=now
+    client = Client(*row[:6])
+    elapsed = (now - start).total_seconds()
+    ratelimit.enforce(
+        ratelimit.judge(row.current, row.previous, elapsed, client.requests_per_minute)
     )
     return client

@@ -76,6 +76,15 @@ async def _reader(params: Params, request: Request, ctx: AppContext) -> None:
             )  # fmt: skip
 
 
+def _definitions(request: Request) -> service.Definitions:
+    """The application's cache of service definitions (made with its first post)."""
+    state = request.app.state
+    if not hasattr(state, "open311_definitions"):
+        state.open311_definitions = service.Definitions()
+    definitions: service.Definitions = state.open311_definitions
+    return definitions
+
+
 def _zone(ctx: AppContext) -> ZoneInfo:
     return ZoneInfo(ctx.settings.timezone)
 
@@ -188,7 +197,7 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
         client = await keys.authenticate(connection, key=key, now=ctx.clock.now())
         new = await intake.read(
             connection, params, photos, language=language, zone=_zone(ctx),
-            phone_region=ctx.settings.phone_region,
+            phone_region=ctx.settings.phone_region, definitions=_definitions(request),
         )  # fmt: skip
     stored = await intake.store(ctx, new, client=client, language=str(language))
     answer = [

@@ -27,8 +27,14 @@ _PLATE_SYLLABLES = (
 _PLATE = re.compile(rf"(?:[가-힣]{{2}}\s?)?(?<!\d)\d{{2,3}}\s?[{_PLATE_SYLLABLES}]\s?\d{{4}}(?!\d)")
 
 
+# Each of the three has a digit or an @: text with neither has nothing to blank.
+_CANDIDATE = re.compile(r"[\d@]")
+
+
 def redact(text: str) -> str:
     """The text with every phone number, e-mail address and number plate blanked."""
+    if not _CANDIDATE.search(text):
+        return text
     for pattern in (_EMAIL, _PLATE, _PHONE):
         text = pattern.sub(MARK, text)
     return text
