@@ -109,11 +109,11 @@ async def api_key(db: AsyncConnection, clock: FrozenClock) -> str:
     return made.key
 
 
-def form(api_key: str, **fields: Any) -> dict[str, Any]:
+def form(key: str, **fields: Any) -> dict[str, Any]:
     """A request as an app posts it: a parking complaint at the next free point."""
     point = spread_point()
     values: dict[str, Any] = {
-        "api_key": api_key,
+        "api_key": key,
         "service_code": "illegal_parking",
         "lat": str(point["lat"]),
         "long": str(point["lon"]),
@@ -406,7 +406,7 @@ async def test_the_api_key_is_required_and_checked(
     client: httpx.AsyncClient, db: AsyncConnection, clock: FrozenClock, api_key: str
 ) -> None:
     before = await count_complaints(db)
-    for key in (None, "", "o311_not-a-key", "x" * 300):
+    for key in (None, "", "o311_not-a-key"):
         for fmt in ("json", "xml"):
             data = form(api_key)
             data.pop("api_key")
@@ -414,6 +414,8 @@ async def test_the_api_key_is_required_and_checked(
                 data["api_key"] = key
             response = await post(client, fmt, data=data)
             assert response.status_code == 403, response.text
+    too_long = await post(client, data=form("x" * 300))
+    assert too_long.status_code == 400 and "api_key: at most 200" in too_long.text
     revoked = await keys.create(db, name="old app", requests_per_minute=10, now=clock.now())
     await keys.revoke(db, name="old app", now=clock.now())
     response = await post(client, data=form(revoked.key))
@@ -454,6 +456,9 @@ BAD_POSTS: list[tuple[str, dict[str, Any], str]] = [
     ("address not found", {"lat": None, "long": None, "address_string": "없는구 없는로 999"}, ""),
     ("unknown address_id", {"lat": None, "long": None, "address_id": "999999999"}, "no address"),
     ("address_id not digits", {"address_id": "abc"}, "address_id"),
+    ("address_id other digits", {"lat": None, "long": None, "address_id": "²"}, "address_id"),
+    ("media as text", {"media": "photo.jpg"}, "send the photo as a file"),
+    ("key twice", {"api_key": ["a", "b"]}, "api_key: given 2 times"),
 ]
 
 
@@ -489,6 +494,10 @@ async def test_malformed_bodies_are_refused_in_the_spec_format(
             "Content-Type": "application/json"}}, 400, "NaN"),
         ({"content": b"[1, 2]", "headers": {"Content-Type": "application/json"}}, 400, "object"),
         ({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "JSON"),
+        ({"content": b'{"api_key": "k", "attribute": {"\\ud800": "x"}}', "headers": {
+            "Content-Type": "application/json"}}, 400, "not valid Unicode"),
+        ({"content": b'{"api_key": "k", "\\ud800": "x"}', "headers": {
+            "Content-Type": "application/json"}}, 400, "not valid Unicode"),
         ({"content": b"hello", "headers": {"Content-Type": "text/plain"}}, 415, "send"),
         ({"content": b"a=" + b"x" * 70_000 + b"&b=1", "headers": {
             "Content-Type": "application/x-www-form-urlencoded"}}, 413, "larger"),
@@ -686,6 +695,9 @@ BAD_READS: list[tuple[str, dict[str, Any], str]] = [
     ("sort", {"sort": "desc"}, "'sort' is not a parameter"),
     ("unknown service", {"service_code": "ufo"}, "no service has the code 'ufo'"),
     ("twice", {"page": [1, 2]}, "given 2 times"),
+    ("end of time", {"end_date": "9999-12-31"}, "not between 2000 and 2100"),
+    ("updated end of time", {"updated_before": "9999-12-31"}, "not between 2000 and 2100"),
+    ("91 days", {"start_date": "2026-09-01", "end_date": "2026-11-30"}, "at most 90 days"),
 ]
 
 
@@ -762,3 +774,52 @@ async def test_posts_check_definitions_cached_for_a_few_seconds(db: AsyncConnect
     fresh = await service.Definitions(ttl=0).get(db, "street_lamp")
     assert fresh is not None and "pole_number" not in [q.code for q in fresh.questions]
     assert await cache.get(db, "ufo_sighting") is None
+
+
+async def test_what_the_review_found_stays_fixed(
+    client: httpx.AsyncClient, db: AsyncConnection, api_key: str, settings: Any
+) -> None:
+    # A typed address is public only redacted; the name given with the request too.
+    typed = await posted(
+        client, api_key, address_string=f"{NAME[1]}{NAME[0]} 집 앞, {PHONE}", phone=PHONE,
+        first_name=NAME[0], last_name=NAME[1],
+    )  # fmt: skip
+    read = await client.get(f"{BASE}/requests/{typed['service_request_id']}.json")
+    assert read.json()[0]["address"] == "[삭제됨] 집 앞, [삭제됨]"
+    no_secrets(read.content)
+    # Ids that cannot be ids are 404s, not database errors.
+    for path in ("requests/%00.json", "tokens/%00.json", "services/%00.json",
+                 "requests/261123-1%2F.json", "tokens/abc123.xml"):  # fmt: skip
+        response = await client.get(f"{BASE}/{path}")
+        assert response.status_code == 404, (path, response.text)
+    # Browsers' cache-busters pass; `locale` picks the language.
+    busted = await client.get(
+        f"{BASE}/services.json", params={"_": "1733050000000", "locale": "en-US"}
+    )
+    assert (
+        busted.status_code == 200 and busted.json()[0]["service_name"] == "Damaged sign or facility"
+    )
+    # The Link header names the public address, never the caller's key.
+    for _ in range(3):
+        await posted(client, api_key)
+    paged = await client.get(
+        f"{BASE}/requests.json", params={"page_size": 1, "page": 2, "api_key": api_key}
+    )
+    link = paged.headers["link"]
+    assert api_key not in link and link.startswith(f"<{settings.public_url}{BASE}/requests.json?")
+    assert "page=3" in link and "page=1" in link
+    # A date in basic format is a whole day too.
+    basic = await client.get(
+        f"{BASE}/requests.json", params={"start_date": "20261123", "end_date": "20261123"}
+    )
+    assert basic.status_code == 200 and len(basic.json()) >= 4
+    # A request refused after its photo was checked leaves no file behind.
+    media = Path(settings.media_dir)
+    before = sorted(media.rglob("*")) if media.exists() else []
+    refused = await post(
+        client,
+        data=form(api_key, lat="35.1796", long="129.0756"),
+        files=[("media", ("p.jpg", jpeg(), "image/jpeg"))],
+    )
+    assert refused.status_code == 400
+    assert (sorted(media.rglob("*")) if media.exists() else []) == before

@@ -170,7 +170,8 @@ async def resolved_case(
 async def reporter_of(db: AsyncConnection, case_id: int) -> dict[str, Any]:
     row = await db.execute(
         text("SELECT reporter_phone, reporter_name, reporter_email, contact_erased_at,"
-             " description, status, category_code, district_code FROM complaint WHERE id = :id"),
+             " description, address, status, category_code, district_code FROM complaint"
+             " WHERE id = :id"),
         {"id": case_id},
     )  # fmt: skip
     return dict(row.one()._mapping)
@@ -186,7 +187,8 @@ async def test_contact_data_goes_90_days_after_the_case_is_done(
     inspector = await make_inspector(db, await make_team(db, "11110"), lat=37.57, lon=126.99)
     done = await resolved_case(
         client, inspector, reporter=REPORTER, note="owner says call 010-9876-5432",
-        description="12가3456 차량이 소화전 앞에 있어요. 제 번호는 010-2345-6789",
+        description="12가3456 차량이 소화전 앞에 있어요. 제 번호는 010-2345-6789. Kim Minsu",
+        address="Kim Minsu's gate, 010-2345-6789",
     )  # fmt: skip
     still_open = (
         await client.post("/api/v1/complaints", json=complaint_body(reporter=REPORTER))
@@ -210,7 +212,8 @@ async def test_contact_data_goes_90_days_after_the_case_is_done(
     assert erased["reporter_phone"] is None and erased["reporter_name"] is None
     assert erased["reporter_email"] is None
     assert erased["contact_erased_at"] == FROZEN_AT + timedelta(days=91)
-    assert erased["description"] == f"{MARK} 차량이 소화전 앞에 있어요. 제 번호는 {MARK}"
+    assert erased["description"] == f"{MARK} 차량이 소화전 앞에 있어요. 제 번호는 {MARK}. {MARK}"
+    assert erased["address"] == f"{MARK}'s gate, {MARK}"  # as typed: the name, the number
     # The anonymous case stays for the statistics.
     assert (erased["status"], erased["category_code"], erased["district_code"]) == (
         "resolved", "illegal_parking", "11110",

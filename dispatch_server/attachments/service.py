@@ -68,6 +68,25 @@ def _prepare(data: bytes, timezone: str, store: PhotoStore) -> dict[str, Any]:
     }
 
 
+def _inspect(uploads: list[tuple[str, bytes]], timezone: str, max_bytes: int) -> None:
+    for name, data in uploads:
+        if len(data) > max_bytes:
+            raise PhotoRefused(
+                f"{name!r} is larger than {max_bytes:,} bytes",
+                details={"file": name, "max_bytes": max_bytes},
+            )
+        try:
+            images.inspect(data, timezone=timezone)
+        except images.PhotoRejected as exc:
+            raise PhotoRefused(f"{name!r}: {exc}", details={"file": name}) from exc
+
+
+async def check_photos(uploads: list[tuple[str, bytes]], *, timezone: str, max_bytes: int) -> None:
+    """PhotoRefused unless every file is a photo this service takes; nothing is stored
+    (for uploads that must not leave files behind when the request is refused later)."""
+    await to_thread.run_sync(_inspect, uploads, timezone, max_bytes)
+
+
 async def prepare_photos(
     uploads: list[tuple[str, bytes]], *, timezone: str, store: PhotoStore, max_bytes: int
 ) -> list[dict[str, Any]]:

@@ -106,12 +106,14 @@ def to_xml(root: str, document: Any) -> bytes:
     """The document as an XML file whose root element is `root`."""
     out = ['<?xml version="1.0" encoding="utf-8"?>']
     _write(root, document, out)
-    return "".join(out).encode("utf-8")
+    # "replace": a lone surrogate that reached a message becomes "?", never a failure.
+    return "".join(out).encode("utf-8", "replace")
 
 
 def to_json(document: Any) -> bytes:
     """The document as compact JSON (UTF-8, not escaped)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "replace")
 
 
 def render(

@@ -10,6 +10,8 @@ event, written by the intake statement itself: the complaint never exists withou
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -39,7 +41,9 @@ from dispatch_server.open311 import service, texts
 from dispatch_server.open311.keys import Client
 from dispatch_server.open311.params import Params, refuse
 
+log = logging.getLogger(__name__)
 MAX_URL = 2000
+_ADDRESS_ID = re.compile(r"^[0-9]{1,18}$")
 MAX_NAME_PART = 50
 TOKEN_LENGTH = 24
 # Letters only: no run of digits a redaction pass could take for a phone number.
@@ -114,6 +118,8 @@ async def read(
     params.text("device_id", max_length=200)
     params.text("account_id", max_length=200)
     media_url = _media_url(params.text("media_url", max_length=MAX_URL), params)
+    if params.text("media", max_length=MAX_URL) is not None:
+        params.problem("media: send the photo as a file (a multipart part with a filename)")
     given = params.attributes()
 
     answers: dict[str, Any] = {}
@@ -136,7 +142,7 @@ async def read(
     elif lat is not None and lon is not None:
         location = Location(lat=lat, lon=lon)
     if address_id is not None:
-        if not address_id.isdigit():
+        if not _ADDRESS_ID.match(address_id):
             params.problem("address_id: an id of the city's address list (digits)")
         elif location is None:
             row = (await connection.execute(_ADDRESS, {"id": int(address_id)})).first()
@@ -196,10 +202,10 @@ class Stored:
 async def store(ctx: AppContext, new: NewRequest, *, client: Client, language: str) -> Stored:
     """Store the request as a complaint (then dispatch it as intake does) and its photo."""
     settings = ctx.settings
-    prepared = await attachments.prepare_photos(
-        new.photos, timezone=settings.timezone, store=ctx.photos,
-        max_bytes=settings.max_photo_bytes,
-    )  # fmt: skip
+    # Checked now, stored once the request is: a refused request leaves no file behind.
+    await attachments.check_photos(
+        new.photos, timezone=settings.timezone, max_bytes=settings.max_photo_bytes
+    )
     token = new_token()
     own: dict[str, Any] = {"token": token, "client": client.name, "client_id": client.id}
     if new.answers:
@@ -218,14 +224,30 @@ async def store(ctx: AppContext, new: NewRequest, *, client: Client, language: s
     )  # fmt: skip
     # Acknowledged below only: stored and committed by now, whatever happens next.
     created = await dispatch_received(ctx.transaction, ctx.clock, intake)
-    if prepared:
-        async with ctx.autocommit() as connection:
-            await attachments.record_photos(
-                connection, complaint_id=created.id, prepared=prepared, uploaded_by=actor,
-                now=ctx.clock.now(),
-            )  # fmt: skip
+    if new.photos:
+        await _keep_photos(ctx, new.photos, complaint_id=created.id, actor=actor)
     if created.duplicate_of:
         notice = texts.merged_notice(created.duplicate_of, language)
     else:
         notice = texts.received_notice(f"{settings.public_url}/t/{created.ticket}", language)
     return Stored(ticket=created.ticket, token=token, notice=notice)
+
+
+async def _keep_photos(
+    ctx: AppContext, photos: list[tuple[str, bytes]], *, complaint_id: int, actor: str
+) -> None:
+    """The request's photo, stored after the request was (checked before it). Should that
+    fail now (a full disk), the request stands and the failure is logged: the citizen's
+    report is what must not be lost."""
+    try:
+        prepared = await attachments.prepare_photos(
+            photos, timezone=ctx.settings.timezone, store=ctx.photos,
+            max_bytes=ctx.settings.max_photo_bytes,
+        )  # fmt: skip
+        async with ctx.autocommit() as connection:
+            await attachments.record_photos(
+                connection, complaint_id=complaint_id, prepared=prepared, uploaded_by=actor,
+                now=ctx.clock.now(),
+            )  # fmt: skip
+    except Exception:
+        log.exception("the photo of Open311 request %s could not be kept", complaint_id)

@@ -25,7 +25,9 @@ MAX_NAME = 100
 # Any one value, in characters (the description, the longest, has its own 4,000).
 MAX_VALUE = 10_000
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
-_ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,50})\](\[\])?$")
+# Attribute codes are letters, digits and _ (the database's rule for them).
+_ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_]{1,50})\](\[\])?$")
+_DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -107,6 +109,11 @@ class Params:
         for name, value in pairs:
             if len(name) > MAX_NAME:
                 self.problems.append(f"a parameter name is longer than {MAX_NAME} characters")
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                self.problems.append("a parameter name is not valid Unicode (a lone surrogate)")
                 continue
             self.values.setdefault(name, []).append(value)
 
@@ -199,7 +206,7 @@ class Params:
     ) -> datetime | None:
         """`value` as an aware datetime, or a problem noted and None."""
         try:
-            if len(value) == 10:
+            if _DATE_ONLY.match(value):
                 day = date.fromisoformat(value)
                 moment = datetime.combine(day, time(), zone)
                 if end_of_day:
@@ -208,6 +215,9 @@ class Params:
                 moment = datetime.fromisoformat(value)
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=zone)
+        except OverflowError:
+            self.problem(f"{name}: {value[:40]} is not between 2000 and 2100")
+            return None
         except ValueError:
             self.problem(
                 f"{name}: {value[:40]!r} is not an ISO 8601 date or time "

@@ -8,6 +8,8 @@ count against the key's limit, else against the address's); posting needs a key.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
@@ -16,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch_server import ratelimit
 from dispatch_server.access import public
+from dispatch_server.complaints.constants import Language
 from dispatch_server.deps import AppContext, ContextDep
 from dispatch_server.open311 import intake, keys, service, texts
 from dispatch_server.open311.formats import (
@@ -42,15 +45,36 @@ router = APIRouter(prefix=PREFIX, tags=["open311"])
 # When this API last changed in a way a client would notice (discovery's changeset).
 CHANGESET = "2026-12-01T00:00:00+09:00"
 # Headers a browser client may read from another origin.
-EXPOSED = "X-Total-Count, X-Page, X-Page-Size, Link, Retry-After"
+EXPOSED = "X-Total-Count, X-Page, X-Page-Size, Link, Location, Retry-After"
+
+
+def _params(pairs: list[tuple[str, str]]) -> Params:
+    """The parameters, less `_`: the cache-buster browsers' libraries add (jQuery's
+    `cache: false`), taken by every endpoint and ignored."""
+    params = Params(pairs)
+    params.text("_", max_length=100)
+    return params
 
 
 def _query(request: Request) -> Params:
-    return Params(parse_pairs(request.scope.get("query_string", b"")))
+    return _params(parse_pairs(request.scope.get("query_string", b"")))
 
 
-def _language(request: Request) -> str:
-    return str(texts.language_of(request.headers.get("accept-language")))
+def _language(request: Request, params: Params) -> str:
+    """`locale` (ko, en-US...) when one of ours, else the Accept-Language's, else Korean."""
+    locale = params.text("locale", max_length=35)
+    return str(texts.language_of(locale or request.headers.get("accept-language")))
+
+
+def _not_found_unless(value: str, pattern: re.Pattern[str], what: str) -> None:
+    """A path id that cannot be one is a 404 at once (never a database error)."""
+    if not pattern.match(value):
+        raise Open311Error(404, [f"no {what} is {value[:40]!r}"])
+
+
+_SERVICE_CODE = re.compile(r"^[a-z0-9_]{1,50}$")
+_TICKET = re.compile(r"^[0-9]{6}-[0-9]{6,14}$")
+_TOKEN = re.compile(r"^[A-Za-z]{1,100}$")
 
 
 def _jurisdiction(params: Params, ctx: AppContext) -> None:
@@ -98,6 +122,7 @@ async def discovery(fmt: str, request: Request, ctx: ContextDep) -> Response:
     params = _query(request)
     _jurisdiction(params, ctx)
     params.text("api_key", max_length=keys.MAX_KEY)  # sent with every call by some clients
+    _language(request, params)
     params.finish()
     endpoint = {
         "specification": service.SPEC_URL,
@@ -125,9 +150,10 @@ async def list_services(fmt: str, request: Request, ctx: ContextDep) -> Response
     params = _query(request)
     _jurisdiction(params, ctx)
     await _reader(params, request, ctx)
+    language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
-        found = await service.services(connection, language=_language(request))
+        found = await service.services(connection, language=language)
     return render(form, "services", found, headers={"Vary": "Accept-Language"})
 
 
@@ -140,12 +166,14 @@ async def service_definition(
     """The attributes to ask the citizen: code, datatype, required, order, description and,
     for lists, the values (`key` to send, `name` to show)."""
     form = parse_format(fmt)
+    _not_found_unless(service_code, _SERVICE_CODE, "service's code")
     params = _query(request)
     _jurisdiction(params, ctx)
     await _reader(params, request, ctx)
+    language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
-        found = await service.definition(connection, code=service_code, language=_language(request))
+        found = await service.definition(connection, code=service_code, language=language)
     return render(form, "service_definition", found, headers={"Vary": "Accept-Language"})
 
 
@@ -189,10 +217,12 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
     and a `service_notice` with the page where the citizen can follow it."""
     form = parse_format(fmt)
     body, photos = await _body(request)
-    params = Params(parse_pairs(request.scope.get("query_string", b"")) + body)
+    params = _params(parse_pairs(request.scope.get("query_string", b"")) + body)
     _jurisdiction(params, ctx)
     key = params.text("api_key", max_length=keys.MAX_KEY)
-    language = texts.language_of(request.headers.get("accept-language"))
+    if params.problems:  # the key given twice, or too long: say so, not "missing"
+        raise refuse(*params.problems)
+    language = Language(_language(request, params))
     async with ctx.autocommit() as connection:
         client = await keys.authenticate(connection, key=key, now=ctx.clock.now())
         new = await intake.read(
@@ -213,7 +243,7 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
 
 
 def _page_headers(
-    request: Request, found: service.Found, query: service.RequestQuery
+    request: Request, ctx: AppContext, found: service.Found, query: service.RequestQuery
 ) -> dict[str, str]:
     headers = {
         "X-Total-Count": str(found.total),
@@ -221,11 +251,18 @@ def _page_headers(
         "X-Page-Size": str(query.page_size),
         "Vary": "Accept-Language",
     }
+    # Links on the public address, without the caller's key (headers end up in logs).
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("api_key", "page")]
+
+    def page(number: int) -> str:
+        query = urlencode([*kept, ("page", str(number))])
+        return f"{ctx.settings.public_url}{request.url.path}?{query}"
+
     links = []
     if query.page * query.page_size < found.total:
-        links.append(f'<{request.url.include_query_params(page=query.page + 1)}>; rel="next"')
-    if query.page > 1:
-        links.append(f'<{request.url.include_query_params(page=query.page - 1)}>; rel="prev"')
+        links.append(f'<{page(query.page + 1)}>; rel="next"')
+    if query.page > 1 and (query.page - 2) * query.page_size < found.total:
+        links.append(f'<{page(query.page - 1)}>; rel="prev"')
     if links:
         headers["Link"] = ", ".join(links)
     return headers
@@ -243,24 +280,27 @@ async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response
     _jurisdiction(params, ctx)
     await _reader(params, request, ctx)
     query = service.read_query(params, zone=_zone(ctx), now=ctx.clock.now())
+    language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
-        found = await service.find(connection, query, language=_language(request), zone=_zone(ctx))
-    headers = _page_headers(request, found, query)
+        found = await service.find(connection, query, language=language, zone=_zone(ctx))
+    headers = _page_headers(request, ctx, found, query)
     return render(form, "service_requests", found.documents, headers=headers)
 
 
 async def _one(request: Request, ctx: AppContext, service_request_id: str, fmt: str) -> Response:
     form = parse_format(fmt)
+    _not_found_unless(service_request_id, _TICKET, "service request's id")
     params = _query(request)
     _jurisdiction(params, ctx)
     await _reader(params, request, ctx)
     extended = params.flag("extensions")
+    language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
         found = await service.one(
-            connection, ticket=service_request_id, language=_language(request),
-            zone=_zone(ctx), extended=extended,
+            connection, ticket=service_request_id, language=language, zone=_zone(ctx),
+            extended=extended,
         )  # fmt: skip
     return render(form, "service_requests", [found], headers={"Vary": "Accept-Language"})
 
@@ -291,9 +331,11 @@ async def get_request_singular(
 async def get_token(token: str, fmt: str, request: Request, ctx: ContextDep) -> Response:
     """Every POST answers with its id at once and a token besides; the token finds the id."""
     form = parse_format(fmt)
+    _not_found_unless(token, _TOKEN, "token")
     params = _query(request)
     _jurisdiction(params, ctx)
     await _reader(params, request, ctx)
+    _language(request, params)  # taken, unused: a token's answer has no words
     params.finish()
     async with ctx.autocommit() as connection:
         ticket = await service.by_token(connection, token=token)

@@ -26,7 +26,7 @@ from dispatch_server.errors import NotFound
 from dispatch_server.open311 import texts
 from dispatch_server.open311.formats import iso_time
 from dispatch_server.open311.params import Params, refuse
-from dispatch_server.privacy.redact import MARK, redact
+from dispatch_server.privacy.redact import redact_case_text
 from dispatch_server.public.service import STAGE_OF, public_steps
 from geo.districts import degrees_per_metre
 
@@ -429,7 +429,7 @@ def read_query(params: Params, *, zone: ZoneInfo, now: datetime) -> RequestQuery
         low = (high or now) - WINDOW
     if high is None:
         high = low + WINDOW
-    if high - low > WINDOW + timedelta(days=1):
+    if high - low > WINDOW:
         params.problem(
             "the date range may span at most 90 days "
             + ("(updated_after to updated_before)" if by_update else "(start_date to end_date)")
@@ -481,14 +481,6 @@ def _bbox(parts: list[str], params: Params) -> tuple[float, float, float, float]
     return west, south, east, north
 
 
-def public_description(description: str, reporter_name: str | None) -> str:
-    """The description as anyone may read it: the reporter's own name (when the case
-    still knows it), phone numbers, e-mail addresses and number plates blanked."""
-    if reporter_name and len(reporter_name) >= 2:
-        description = description.replace(reporter_name, MARK)
-    return redact(description)
-
-
 def _document(row: Any, *, language: str, zone: ZoneInfo, extended: bool) -> dict[str, Any]:
     # Runs for every row of every page: the row unpacked by position (a Row's attribute
     # access costs ten times as much), lookups, no parsing. The order is _READ's.
@@ -508,13 +500,13 @@ def _document(row: Any, *, language: str, zone: ZoneInfo, extended: bool) -> dic
         ),
         "service_name": service_name,
         "service_code": service_code,
-        "description": public_description(description, reporter_name),
+        "description": redact_case_text(description, reporter_name),
         "agency_responsible": texts.agency(district_name, team, language),
         "service_notice": texts.merged_notice(original, language) if original else None,
         "requested_datetime": iso_time(created_at, zone),
         "updated_datetime": iso_time(updated_at, zone),
         "expected_datetime": iso_time(expected, zone) if open_or_closed == "open" else None,
-        "address": address,
+        "address": None if address is None else redact_case_text(address, reporter_name),
         "address_id": address_id,
         "zipcode": None,
         "lat": lat,

@@ -40,6 +40,14 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_case_text(text: str, reporter_name: str | None) -> str:
+    """A case's free text (description, address) as the public may read it: `redact`, and
+    the reporter's own name blanked (when the case still knows it: two letters or more)."""
+    if reporter_name and len(reporter_name) >= 2:
+        text = text.replace(reporter_name, MARK)
+    return redact(text)
+
+
 def redact_values(value: Any) -> Any:
     """A JSON value with `redact` applied to every string in it (keys left as they are)."""
     if isinstance(value, str):

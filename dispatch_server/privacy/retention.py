@@ -33,7 +33,7 @@ from dispatch_server.clock import Clock
 from dispatch_server.complaints.constants import FINAL_STATUSES, Status, sql_in
 from dispatch_server.config import Settings
 from dispatch_server.db import AsyncConnectable
-from dispatch_server.privacy.redact import redact, redact_values
+from dispatch_server.privacy.redact import redact_case_text, redact_values
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +66,20 @@ _ERASE_CASES = text(
             array_to_string(ARRAY[
                 CASE WHEN reporter_phone IS NOT NULL THEN 'phone' END,
                 CASE WHEN reporter_name IS NOT NULL THEN 'name' END,
-                CASE WHEN reporter_email IS NOT NULL THEN 'email' END], ',') AS fields
+                CASE WHEN reporter_email IS NOT NULL THEN 'email' END], ',') AS fields,
+            reporter_name AS name
         FROM complaint WHERE id = ANY(:ids)
     )
     UPDATE complaint c
     SET reporter_phone = NULL, reporter_name = NULL, reporter_email = NULL,
         contact_erased_at = :now
     FROM old WHERE c.id = old.id
-    RETURNING c.id, c.description, old.fields
+    RETURNING c.id, c.description, c.address, old.fields, old.name
     """
 )
-_SET_DESCRIPTION = text("UPDATE complaint SET description = :description WHERE id = :id")
+_SET_TEXTS = text(
+    "UPDATE complaint SET description = :description, address = :address WHERE id = :id"
+)
 # Only entries whose text could hold a number or an address are read back to Python.
 _NOTED_EVENTS = text(
     r"""
@@ -163,13 +166,16 @@ async def _erase_contacts(
 ) -> tuple[int, int]:
     """Erase the cases' contact data; (texts redacted, messages emptied)."""
     erased = (await connection.execute(_ERASE_CASES, {"ids": ids, "now": now})).all()
-    descriptions = [
-        {"id": row.id, "description": redact(row.description)}
-        for row in erased
-        if redact(row.description) != row.description
-    ]
+    # The free texts lose what named or reached the reporter (their name too, read before
+    # it is erased): the description, and the address as it was typed.
+    descriptions = []
+    for row in erased:
+        description = redact_case_text(row.description, row.name)
+        address = None if row.address is None else redact_case_text(row.address, row.name)
+        if (description, address) != (row.description, row.address):
+            descriptions.append({"id": row.id, "description": description, "address": address})
     if descriptions:
-        await connection.execute(_SET_DESCRIPTION, descriptions)
+        await connection.execute(_SET_TEXTS, descriptions)
     notes = []
     for row in (await connection.execute(_NOTED_EVENTS, {"ids": ids})).all():
         cleaned = redact_values(row.payload)
