@@ -10,6 +10,7 @@ from rich.console import Console
 
 from dispatch_server.clock import SystemClock
 from dispatch_server.config import get_settings
+from dispatch_server.main import clock_of
 
 console = Console()
 outbox_app = typer.Typer(
@@ -122,7 +123,7 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        clock = SystemClock()
+        clock = clock_of(settings)  # the real one, or a simulation's (DASAN_CLOCK_FILE)
         scheduler = make_scheduler(transactions(engine), clock=clock, settings=settings)
         delivery = Delivery(
             transactions(engine), clock=clock, settings=settings, templates=templates

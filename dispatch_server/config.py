@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     retention_run_at: str = Field(default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     retention_batch: int = Field(default=1000, gt=0, le=50_000)
 
+    # A simulation's server reads the time from this file (dispatch_server.clock.FileClock:
+    # `dasan simulate` writes it); unset, the real clock. Refused in production.
+    clock_file: Path | None = None
+
     @property
     def database_name(self) -> str:
         """The name of the database the URL points at."""

@@ -62,6 +62,27 @@ def create_database(url: str) -> bool:
     return created
 
 
+def copy_database(template_url: str, url: str) -> None:
+    """A new database named by `url`, a copy of the template's (nobody may be connected to
+    the template meanwhile: PostgreSQL's rule); an old one of the name is dropped first."""
+    drop_database(url)
+    target, template = make_url(url), make_url(template_url)
+    engine = create_engine(
+        _maintenance_url(target), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as connection:
+            quote = connection.dialect.identifier_preparer.quote
+            connection.execute(
+                text(
+                    f"CREATE DATABASE {quote(target.database or '')}"
+                    f" TEMPLATE {quote(template.database or '')}"
+                )
+            )
+    finally:
+        engine.dispose()
+
+
 def drop_database(url: str) -> None:
     """Drop the database named by the URL (ending its sessions first)."""
     target = make_url(url)

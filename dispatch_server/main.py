@@ -16,7 +16,7 @@ from dispatch_server.admin.outbox_router import router as outbox_admin_router
 from dispatch_server.admin.router import router as admin_router
 from dispatch_server.admin.sla_router import router as sla_admin_router
 from dispatch_server.attachments.storage import DiskStore
-from dispatch_server.clock import Clock, SystemClock
+from dispatch_server.clock import Clock, FileClock, SystemClock
 from dispatch_server.complaints.router import router as complaints_router
 from dispatch_server.config import Settings, get_settings
 from dispatch_server.consoles.router import router as consoles_router
@@ -47,6 +47,15 @@ from notifications.templates import load as load_templates
 from sla.scheduler import make_scheduler
 
 
+def clock_of(settings: Settings) -> Clock:
+    """The real clock, or a simulation's (DASAN_CLOCK_FILE), never in production."""
+    if settings.clock_file is None:
+        return SystemClock()
+    if settings.production:
+        raise SystemExit("DASAN_CLOCK_FILE is for simulations: not with DASAN_PRODUCTION=true")
+    return FileClock(settings.clock_file)
+
+
 def create_app(
     *,
     settings: Settings | None = None,
@@ -66,7 +75,7 @@ def create_app(
         connections = transactions(engine), autocommit_connections(engine)
     transaction, autocommit = connections
 
-    the_clock = clock or SystemClock()
+    the_clock = clock or clock_of(settings)
     photos = DiskStore(settings.media_dir)
     # Checked now: a broken template file stops the start, not a send hours later.
     templates = load_templates(settings.templates_dir)
