@@ -1,6 +1,7 @@
 # Dasan Field: two commands do everything.
 #   make run   set up (venv, deps, PostgreSQL+PostGIS, local cluster, migrations, Seoul demo data)
-#              and serve the API on http://127.0.0.1:8000 (OpenAPI at /docs)
+#              and serve the API on http://127.0.0.1:8000 (OpenAPI at /docs), with a live
+#              simulated day playing against it (SIMULATION=0: without)
 #   make test  the same set-up, then lint and the test suite
 
 SHELL := /bin/bash
@@ -13,8 +14,11 @@ export DASAN_DATABASE_URL ?= postgresql+psycopg://dasan@127.0.0.1:$(DASAN_PG_POR
 .PHONY: run test setup venv web system-deps db seed lint format bench field-app field-app-stage \
 	stop-db clean
 
+# The server, and a live simulated day played against it so the dispatch console shows the
+# city move; `make run SIMULATION=0` serves without it.
+SIMULATION ?= 1
 run: setup
-	$(BIN)/dasan serve
+	$(BIN)/dasan serve $(if $(filter 0 no false,$(SIMULATION)),,--simulation)
 
 test: setup lint
 	$(BIN)/pytest
@@ -55,7 +59,8 @@ lint: venv
 		geo/addresses.py geo/romanize.py geo/interpolation.py dispatch_server/privacy/redact.py \
 		field_app/services field_app/viewmodels field_app/models field_app/fonts.py \
 		dispatch_server/open311/params.py dispatch_server/open311/formats.py \
-		dispatch_server/open311/texts.py
+		dispatch_server/open311/texts.py dispatch_server/simulation/plan.py \
+		dispatch_server/simulation/policies.py
 
 format: venv
 	$(BIN)/ruff format .
@@ -70,6 +75,7 @@ bench: setup
 	$(BIN)/python bench/field_app.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/open311.py
+	$(BIN)/python bench/simulate.py --all
 
 # The inspectors' app on this desktop, against `make run`'s server (sign in as
 # inspector-11110-1 / DASAN_DEMO_PASSWORD). It needs a screen: DISPLAY, or Xvfb for a look.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,10 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from dispatch_server import database
 from dispatch_server.cli_outbox import outbox_app, worker
 from dispatch_server.cli_privacy import open311_app, privacy_app
+from dispatch_server.cli_simulate import simulate
 from dispatch_server.cli_sla import sla_app
 from dispatch_server.cli_users import users_app
 from dispatch_server.clock import SystemClock
-from dispatch_server.config import get_settings
+from dispatch_server.config import PROJECT_ROOT, Settings, get_settings
 from dispatch_server.errors import DomainError
 
 app = typer.Typer(
@@ -43,6 +46,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(open311_app, name="open311")
 app.command("worker")(worker)
+app.command("simulate")(simulate)
 console = Console()
 
 
@@ -409,6 +413,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default: DASAN_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: DASAN_PORT")] = None,
     workers: Annotated[int | None, typer.Option(help="default: DASAN_WORKERS (the cores)")] = None,
+    simulation: Annotated[
+        bool,
+        typer.Option(
+            help="also play a live simulated day against it (`dasan simulate --live`), so the "
+            "console shows the city move; not with DASAN_PRODUCTION=true"
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (OpenAPI at /docs)."""
     import uvicorn
@@ -417,7 +428,52 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
+    if simulation and settings.production:
+        raise typer.BadParameter("not with DASAN_PRODUCTION=true", param_hint="--simulation")
     console.print(f"Dasan Field API on http://{host}:{port} (docs: /docs), {workers} worker(s)")
+    with live_simulation(f"http://{host}:{port}", settings) if simulation else nullcontext():
+        _serve(uvicorn, host, port, workers, settings)
+
+
+@contextmanager
+def live_simulation(url: str, settings: Settings) -> Iterator[None]:
+    """`dasan simulate --live` against the server being started, in its own process group
+    (it waits for the server), until the block ends; its output in .data/simulation/."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = PROJECT_ROOT / ".data" / "simulation"
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "live.log"
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    # A day of the city from now (another seed each start); DASAN_LIVE_SIMULATION_ARGS
+    # gives other `dasan simulate` options (e.g. "--complaints 600 --district 11110").
+    day = os.environ.get("DASAN_LIVE_SIMULATION_ARGS", "--complaints 2200 --hours 24").split()
+    command = [
+        dasan, "simulate", "--live", "--url", url, "--seed", str(int(time.time())), *day,
+    ]  # fmt: skip
+    with log_path.open("a") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    console.print(f"a live simulated day plays against it (log: {log_path}; "
+                  "`make run SIMULATION=0` or no --simulation for none)")  # fmt: skip
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def _serve(uvicorn: Any, host: str, port: int, workers: int, settings: Settings) -> None:
     uvicorn.run(
         "dispatch_server.main:create_app",
         factory=True,

@@ -127,6 +127,8 @@ COPIES = (
     "fieldapp",
     "consoles",
     "open311",
+    "simulation",
+    "live",
 )
 
 

@@ -703,6 +703,10 @@ SERVER_SIDE = {
     "notifications/service.py": "the gateway's receipts (by message id, from the gateway only), "
     "the admins' outbox listing (numbers masked), devices",
     "notifications/worker.py": "the delivery worker sends every due message",
+    "dispatch_server/simulation/world.py": "`dasan simulate`'s background work on its own "
+    "throw-away database: when the sweep and the outbox next have something due",
+    "dispatch_server/simulation/live.py": "`dasan simulate --live` (a CLI, never in production) "
+    "takes up the cases its own inspectors and reports left open",
 }
 _TABLES = r"(complaint|complaint_event|attachment|sla_timer|outbox_message|live_event)"
 _RAW_SQL = re.compile(rf"\b(FROM|JOIN|UPDATE|INTO)\s+{_TABLES}\b", re.IGNORECASE)

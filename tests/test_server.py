@@ -55,15 +55,16 @@ def jongno_inspectors(url: str, team_name: str, count: int) -> list[int]:
 
 
 @contextmanager
-def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """`dasan serve` with `env` (DASAN_PORT among it) until the block ends; its base URL.
+def running_server(env: dict[str, str], log_path: Path, *args: str) -> Iterator[str]:
+    """`dasan serve [args]` with `env` (DASAN_PORT among it) until the block ends; its base
+    URL.
 
     It runs in its own process group, so its workers are stopped with it."""
     base = f"http://127.0.0.1:{env['DASAN_PORT']}"
     dasan = str(Path(sys.executable).with_name("dasan"))
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [dasan, "serve"], env=env, start_new_session=True, stdout=log,
+            [dasan, "serve", *args], env=env, start_new_session=True, stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
