@@ -440,14 +440,13 @@ def live_simulation(url: str, settings: Settings) -> Iterator[None]:
     """`dasan simulate --live` against the server being started, in its own process group
     (it waits for the server), until the block ends; its output in .data/simulation/."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
-    folder = PROJECT_ROOT / ".data" / "simulation"
-    folder.mkdir(parents=True, exist_ok=True)
-    log_path = folder / "live.log"
+    default = PROJECT_ROOT / ".data" / "simulation" / "live.log"
+    log_path = Path(os.environ.get("DASAN_LIVE_SIMULATION_LOG", default))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     dasan = str(Path(sys.executable).with_name("dasan"))
     # A day of the city from now (another seed each start); DASAN_LIVE_SIMULATION_ARGS
     # gives other `dasan simulate` options (e.g. "--complaints 600 --district 11110").
@@ -464,13 +463,9 @@ def live_simulation(url: str, settings: Settings) -> Iterator[None]:
     try:
         yield
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        from dispatch_server.simulation.world import stop_group
+
+        stop_group(process, seconds=10)
 
 
 def _serve(uvicorn: Any, host: str, port: int, workers: int, settings: Settings) -> None:

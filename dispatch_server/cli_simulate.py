@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +19,7 @@ from dispatch_server.config import PROJECT_ROOT, get_settings
 
 console = Console()
 POLICIES = ("nearest", "territory", "sla-aware", "all")
+T = TypeVar("T")
 
 
 def _speed(value: str) -> float | None:
@@ -30,6 +32,16 @@ def _speed(value: str) -> float | None:
     if not 0 < speed <= 1_000_000:
         raise typer.BadParameter("between 0 and 1,000,000, or max")
     return speed
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run it; what cannot be simulated is the caller's mistake (exit 2, said plainly)."""
+    from dispatch_server.simulation.world import Refused
+
+    try:
+        return asyncio.run(coroutine)
+    except Refused as refused:
+        raise typer.BadParameter(str(refused), param_hint="--district") from None
 
 
 def simulate(
@@ -87,6 +99,17 @@ def simulate(
     from dispatch_server.simulation.run import Options
     from dispatch_server.simulation.run import simulate as run_simulation
 
+    if district and any(not (len(d) == 5 and d.isascii() and d.isdigit()) for d in district):
+        raise typer.BadParameter(
+            "a district's five-digit code, e.g. 11110", param_hint="--district"
+        )
+    if out is not None and out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
+    if live and (what_if or policy == "all" or speed != "max"):
+        raise typer.BadParameter(
+            "a live day plays in real time with one policy: not with --what-if, --policy all "
+            "or --speed", param_hint="--live",
+        )  # fmt: skip
     if policy not in POLICIES:
         raise typer.BadParameter(f"one of {', '.join(POLICIES)}", param_hint="--policy")
     chosen = list(Policy) if policy == "all" else [Policy(policy)]
@@ -106,7 +129,7 @@ def simulate(
 
         if url is None:
             raise typer.BadParameter("--live needs the server's --url", param_hint="--url")
-        outcomes = asyncio.run(run_live(url, options, settings, say=console.print))
+        outcomes = _run(run_live(url, options, settings, say=console.print))
         console.print(f"live simulation ended: {outcomes.logged} reports logged")
         return
     folder = out or PROJECT_ROOT / ".data" / "simulation" / f"seed-{seed}"
@@ -114,7 +137,7 @@ def simulate(
     if what_if:
         from dispatch_server.simulation.whatif import fewest_inspectors
 
-        search = asyncio.run(fewest_inspectors(options, settings, target=target, say=console.print))
+        search = _run(fewest_inspectors(options, settings, target=target, say=console.print))
         folder.mkdir(parents=True, exist_ok=True)
         answer = search.as_dict()
         (folder / "what-if.json").write_text(json.dumps(answer, indent=2) + "\n")
@@ -138,7 +161,7 @@ def simulate(
                 tasks[policy] = bar.add_task(f"{policy}: reports", total=total)
             bar.update(tasks[policy], completed=done)
 
-        plan, results = asyncio.run(
+        plan, results = _run(
             run_simulation(options, settings, progress=progress, say=console.print)
         )
     figures = reports.build(plan, results, options)

@@ -24,7 +24,6 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 # Texts the servers and workers the tests start would append to the local SMS file: keep
@@ -37,22 +36,9 @@ from dispatch_server import database  # noqa: E402
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings, get_settings
 from dispatch_server.main import create_app
-from dispatch_server.seed import (
-    SEOUL_DISTRICTS,
-    read_categories,
-    seed_sla,
-    upsert_categories,
-    upsert_result_codes,
-)
+from dispatch_server.seed import SEOUL_DISTRICTS
+from dispatch_server.simulation.world import build_city
 from geo.boundaries import read_districts
-from geo.districts import load_districts
-from geo.gazetteer import (
-    SEOUL_GAZETTEER,
-    GazetteerReport,
-    load_gazetteer,
-    read_addresses,
-    read_dongs,
-)
 from tests.auth import StaffAuth
 from tests.fieldapp import field_inspector, field_net, field_server  # noqa: F401 (fixtures)
 
@@ -91,21 +77,7 @@ def seoul_shapes():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def template_database(seoul_shapes) -> str:  # type: ignore[no-untyped-def]
     """The migrated, seeded test database (built once per run); its URL."""
-    database.drop_database(TEST_URL)
-    database.create_database(TEST_URL)
-    database.upgrade(TEST_URL)
-    engine = create_engine(TEST_URL, poolclass=NullPool)
-    with Session(engine) as session:
-        upsert_categories(session, read_categories())
-        upsert_result_codes(session)
-        load_districts(session, seoul_shapes, now=FROZEN_AT)
-        shared = get_settings().shared_dir / "data"
-        report = GazetteerReport()
-        addresses = read_addresses(shared / SEOUL_GAZETTEER.addresses, report)
-        load_gazetteer(session, addresses, read_dongs(SEOUL_GAZETTEER, shared, report), report)
-        seed_sla(session, timezone="Asia/Seoul", now=FROZEN_AT)
-        session.commit()
-    engine.dispose()
+    build_city(TEST_URL, get_settings(), now=FROZEN_AT)
     return TEST_URL
 
 
@@ -128,6 +100,7 @@ COPIES = (
     "consoles",
     "open311",
     "simulation",
+    "policies",
     "live",
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -206,6 +207,8 @@ def test_the_small_day_went_through_the_server(small_day) -> None:
                  "position", "duty"):  # fmt: skip
         assert run["calls"].get(kind, 0) > 0, kind
     assert run["messages"]["sent"] > 0 and run["sla_steps"] > 0
+    # It stopped once the work was done, before the 6 hours it allows after the last report.
+    assert datetime.fromisoformat(run["ended_at"]) < START + timedelta(hours=30)
     assert "SLA arrive compliance" in printed and "report.html" in printed
 
 
@@ -222,6 +225,9 @@ def test_the_reports_numbers_are_the_databases(small_day) -> None:
     assert run["visits"] == events["on_site"]
     for outcome in ("resolved", "unresolved", "referred"):
         assert run["results"][outcome] == events.get(outcome, 0), outcome
+    codes = dict(rows(url, "SELECT result_code, count(*) FROM complaint"
+                           " WHERE result_code IS NOT NULL GROUP BY 1"))  # fmt: skip
+    assert run["result_codes"] == codes and "not_found" in codes
     # Arrive on site in time: each clock's due time against the inspector's on-site entry.
     (met, missed), = rows(url, """
         SELECT count(*) FILTER (WHERE v.at <= t.due_at),
@@ -251,7 +257,7 @@ def test_the_reports_numbers_are_the_databases(small_day) -> None:
     assert {d["district"]: d["cases"] for d in run["districts"]} == per_district
     assert sum(d["inspectors"] for d in run["districts"]) == 10
     assert 0 < run["utilisation"]["overall"] <= 1
-    # Nobody is left on duty, and no case in the hands of an inspector who went home.
+    # The day's work was finished: no case is left in an inspector's hands.
     assert rows(url, "SELECT count(*) FROM complaint WHERE status IN"
                      " ('assigned', 'accepted', 'en_route', 'on_site')")[0][0] == 0  # fmt: skip
 
@@ -259,7 +265,7 @@ def test_the_reports_numbers_are_the_databases(small_day) -> None:
 def test_the_same_seed_gives_the_same_report_and_the_html_compares_policies(
     make_database: Callable[[str], str], tmp_path: Path
 ) -> None:
-    city = make_database("simulation")
+    city = make_database("policies")
     tiny = ("--complaints", "50", "--inspectors", "4", "--hours", "10", "--seed", "5",
             "--district", JUNG, "--policy", "all")  # fmt: skip
     simulate(city, tmp_path / "one", *tiny)
@@ -289,7 +295,7 @@ def test_the_same_seed_gives_the_same_report_and_the_html_compares_policies(
 def test_what_if_finds_the_fewest_inspectors_its_rounds_justify(
     make_database: Callable[[str], str], tmp_path: Path
 ) -> None:
-    city = make_database("simulation")
+    city = make_database("policies")
     done = simulate(city, tmp_path, "--what-if", "--complaints", "60", "--inspectors", "6",
                     "--hours", "12", "--seed", "3", "--district", JUNG,
                     "--target", "0.8")  # fmt: skip
@@ -298,6 +304,7 @@ def test_what_if_finds_the_fewest_inspectors_its_rounds_justify(
     fewest = answer["fewest"][JUNG]
     assert answer["total"] == fewest and f"{JUNG}: {fewest}" in done.stdout
     tried = {r["counts"][JUNG]: r["arrive_compliance"][JUNG] for r in answer["rounds"]}
+    assert len(tried) >= 2 and all(value is not None for value in tried.values()), tried
     assert tried[fewest] is None or tried[fewest] >= 0.8
     if fewest > 1:
         assert tried[fewest - 1] is not None and tried[fewest - 1] < 0.8
@@ -338,7 +345,8 @@ def test_make_runs_server_plays_a_live_day_the_console_sees(
             {"i": inspectors[0]},
         )
     env = {**os.environ, "DASAN_DATABASE_URL": url, "DASAN_PORT": str(free_port()),
-           "DASAN_WORKERS": "1", "DASAN_SMS_FILE": str(tmp_path / "sms.jsonl")}  # fmt: skip
+           "DASAN_WORKERS": "1", "DASAN_SMS_FILE": str(tmp_path / "sms.jsonl"),
+           "DASAN_LIVE_SIMULATION_LOG": str(tmp_path / "live.log")}  # fmt: skip
     # A dense day (thousands of reports in half an hour) so that 20 s show the city move.
     env["DASAN_LIVE_SIMULATION_ARGS"] = (
         "--complaints 3000 --hours 0.5 --dispatch-seconds 2 --district " + JUNG
@@ -358,7 +366,7 @@ def test_make_runs_server_plays_a_live_day_the_console_sees(
     assert workers and inspectors[0] not in workers
     assert set(workers) <= set(inspectors[1:])
     (moved,) = rows(url, "SELECT count(*) FROM complaint_event WHERE type = 'en_route'")[0]
-    assert moved >= 2  # both of the simulation's inspectors on their way
+    assert moved >= 2  # cases on their way
     (positions,) = rows(url, "SELECT count(*) FROM inspector WHERE on_duty")[0]
     assert positions == 2  # the simulation's two; the person's inspector stays off duty
     engine.dispose()
@@ -376,18 +384,25 @@ def test_the_live_simulation_is_refused_in_production(tmp_path: Path) -> None:
 
 def test_bad_options_are_refused_before_anything_runs(tmp_path: Path) -> None:
     dasan = str(Path(sys.executable).with_name("dasan"))
+    (tmp_path / "a-file").write_text("")
     for args, says in [
         (["--policy", "fastest"], "--policy"),
+        (["--district", "jongno"], "five-digit"),
+        (["--district", "99999", "--city-database", TEST_URL], "no such district"),
+        (["--live", "--url", "http://127.0.0.1:9", "--policy", "all"], "real time"),
+        (["--out", str(tmp_path / "a-file")], "is a file"),
         (["--speed", "0"], "max"),
         (["--day", "23/11/2026"], "YYYY-MM-DD"),
         (["--live"], "--url"),
         (["--complaints", "0"], "complaints"),
     ]:
         done = subprocess.run(
-            [dasan, "simulate", "--out", str(tmp_path), *args],
-            env={**os.environ, "DASAN_DATABASE_URL": TEST_URL}, capture_output=True, text=True,
+            [dasan, "simulate", *([] if "--out" in args else ["--out", str(tmp_path)]), *args],
+            env={**os.environ, "DASAN_DATABASE_URL": TEST_URL, "COLUMNS": "200"},
+            capture_output=True, text=True,
             timeout=60,
         )  # fmt: skip
         assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert says in done.stderr, (args, done.stderr)
+        said = " ".join(re.sub("[│╭╮╰╯─]", " ", done.stderr).split())  # out of rich's box
+        assert says in said, (args, said)
     assert not (tmp_path / "report.json").exists()

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 DISPATCH_DELAY = timedelta(minutes=1)  # a dispatcher reads a new case before assigning it
 PING_EVERY = timedelta(minutes=5)  # positions while travelling
 TICK = timedelta(minutes=1)  # the SLA sweep and the outbox, on the simulated clock
-MAX_DISPATCHES = 6  # a case refused this often is left to the (human) dispatcher
+MAX_REFUSALS = 6  # a case whose assignment was refused this often is left to a person
 TAIL = timedelta(hours=6)  # after the last report: time for the work to finish
 FINAL = ("resolved", "unresolved", "referred", "closed", "cancelled", "duplicate")
 
@@ -57,13 +57,14 @@ class Case:
     district: str = ""
     lat: float = 0.0
     lon: float = 0.0
-    dispatches: int = 0  # how often it was put to the dispatcher (see MAX_DISPATCHES)
+    refusals: int = 0  # assignments the server refused (see MAX_REFUSALS)
     inspector: int | None = None  # the simulated inspector's number
     epoch: int = 0  # bumped when the case is taken away: events of an older epoch are void
     assigned_at: datetime | None = None
     on_site_at: datetime | None = None
     done_at: datetime | None = None
     outcome: str | None = None
+    result_code: str | None = None
 
 
 @dataclass
@@ -126,7 +127,7 @@ class Outcomes:
     rerouted: int = 0
     reconciled: int = 0
     # Cases the server put in a district nobody simulated works (with --district), and
-    # cases left after MAX_DISPATCHES refused assignments.
+    # cases left after MAX_REFUSALS refused assignments or a move refused twice.
     elsewhere: int = 0
     stuck: int = 0
     ended_at: datetime | None = None
@@ -144,7 +145,7 @@ class Engine:
         agent: Account,
         dispatcher: Account,
         inspectors: list[Inspector],
-        result_codes: dict[tuple[str, str], str],
+        result_codes: dict[tuple[str, str], list[str]],
         speed: float | None,
         city_speed_m_per_min: float,
         clock_file: Path | None,
@@ -236,7 +237,7 @@ class Engine:
             when, _, action, args = heapq.heappop(self._events)
             if when > deadline:
                 break
-            if when > end_of_reports and action is self._tick and self._idle():
+            if when > end_of_reports and action == self._tick and self._idle():
                 break  # the day's work is done: nothing later changes the figures
             await self._advance(when)
             began = time.perf_counter()
@@ -367,12 +368,6 @@ class Engine:
             self.outcomes.elsewhere += 1
             self.left.add(case.id)
             return
-        case.dispatches += 1
-        if case.dispatches > MAX_DISPATCHES:
-            self.outcomes.stuck += 1
-            self.left.add(case.id)
-            log.warning("%s: left after %d refused assignments", case.ticket, MAX_DISPATCHES)
-            return
         workers = self._on_duty(case.district)
         if not workers:
             self.backlog.setdefault(case.district, []).append(case)
@@ -388,10 +383,21 @@ class Engine:
         if answer.status_code != 200:
             log.warning("%s: assigning refused (%s %s)", case.ticket, answer.status_code,
                         answer.text[:300])  # fmt: skip
+            case.refusals += 1
+            if case.refusals >= MAX_REFUSALS:
+                self._give_up(case, f"{MAX_REFUSALS} assignments refused")
+                return
             await self._reconcile(case)
             return
         self._assigned(case, inspector, answer.json())
         await self._start_next(inspector)
+
+    def _give_up(self, case: Case, why: str) -> None:
+        """Leave the case to the people (counted as stuck; the day goes on without it)."""
+        if case.id not in self.left:
+            self.outcomes.stuck += 1
+            self.left.add(case.id)
+            log.warning("%s: left to the dispatchers (%s)", case.ticket, why)
 
     def _assigned(self, case: Case, inspector: Inspector, body: dict[str, Any]) -> None:
         case.version, case.status = body["version"], body["status"]
@@ -422,8 +428,13 @@ class Engine:
         if inspector.lat == 0.0:
             inspector.lat, inspector.lon = inspector.home_lat, inspector.home_lon
         await self.api.position(inspector.account, inspector.lat, inspector.lon, self.now)
-        waiting = self.backlog.pop(inspector.district, [])
-        for case in waiting:
+        # The waiting cases go once everyone starting this minute is on duty (their shift
+        # starts were scheduled first), not all to whoever came first.
+        if self.backlog.get(inspector.district):
+            self.at(self.now, self._dispatch_backlog, inspector.district)
+
+    async def _dispatch_backlog(self, district: str) -> None:
+        for case in self.backlog.pop(district, []):
             await self._dispatch(case)
 
     async def _shift_ends(self, inspector: Inspector) -> None:
@@ -482,11 +493,12 @@ class Engine:
                 case.version, case.status = moved["version"], moved["status"]
                 return True
             await self._reconcile(case)
+            if case.status == body["to"]:
+                return True  # it was made (an answer lost on the way)
             if case.inspector != inspector.n or case.status in FINAL:
                 return False
         assert answer is not None
-        log.warning("%s: %s refused twice (%s %s); left alone", case.ticket, body["to"],
-                    answer.status_code, answer.text[:300])  # fmt: skip
+        self._give_up(case, f"{body['to']} refused twice: {answer.status_code} {answer.text[:200]}")
         return False
 
     async def _begin(self, inspector: Inspector, case: Case) -> bool:
@@ -552,9 +564,13 @@ class Engine:
 
     def _result(self, case: Case) -> dict[str, Any]:
         outcome = case.arrival.outcome
-        code = self.result_codes.get((case.arrival.category, outcome)) or self.result_codes.get(
-            ("*", outcome)
+        # One of the codes that fit (the category's own, and those of every category),
+        # the same for the same report on every run.
+        codes = self.result_codes.get((case.arrival.category, outcome), []) + self.result_codes.get(
+            ("*", outcome), []
         )
+        code = codes[case.arrival.n % len(codes)] if codes else None
+        case.result_code = code
         body: dict[str, Any] = {"to": outcome}
         if code:
             body["result_code"] = code

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from dispatch_server.accounts.credentials import Passwords, Role
@@ -33,23 +32,6 @@ from dispatch_server.simulation.run import Options
 LIVE_PING_EVERY = timedelta(seconds=20)
 
 
-def _account(connection: Connection, username: str, role: Role, hashed: str,
-             inspector_id: int | None, now: datetime) -> None:  # fmt: skip
-    updated = connection.execute(
-        text("UPDATE user_account SET password_hash = :h, active = true WHERE username = :u"),
-        {"u": username, "h": hashed},
-    ).rowcount
-    if not updated:
-        connection.execute(
-            text(
-                "INSERT INTO user_account (username, display_name, role, districts,"
-                " inspector_id, password_hash, active, created_at, password_changed_at)"
-                " VALUES (:u, :u, :r, '{}', :i, :h, true, :now, :now)"
-            ),
-            {"u": username, "r": str(role), "i": inspector_id, "h": hashed, "now": now},
-        )
-
-
 def _crew(
     url: str, districts: list[str] | None, password: str
 ) -> list[tuple[int, str, str, float, float]]:
@@ -59,8 +41,8 @@ def _crew(
     now = datetime.now(UTC)
     engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as connection:
-        _account(connection, "sim-agent", Role.AGENT, hashed, None, now)
-        _account(connection, "sim-dispatcher", Role.ADMIN, hashed, None, now)
+        world.put_account(connection, "sim-agent", Role.AGENT, hashed, None, now)
+        world.put_account(connection, "sim-dispatcher", Role.ADMIN, hashed, None, now)
         rows = connection.execute(
             text(
                 "SELECT i.id, t.district_code,"
@@ -82,7 +64,7 @@ def _crew(
             ).scalar()
             if taken is not None and taken != username:
                 continue  # a person's account: the simulation leaves that inspector alone
-            _account(connection, username, Role.INSPECTOR, hashed, inspector_id, now)
+            world.put_account(connection, username, Role.INSPECTOR, hashed, inspector_id, now)
             crew.append((int(inspector_id), district, username, float(lat), float(lon)))
     engine.dispose()
     return crew
@@ -158,6 +140,12 @@ async def run_live(
     if not crew:
         raise SystemExit("the city has no inspectors to drive: run `dasan seed-demo` first")
     places = world.read_places(settings.database_url, options.districts)
+    api = Api(url)
+    try:
+        await _wait_for(api, url)  # the day starts once the server is there
+    except BaseException:
+        await api.aclose()
+        raise
     start = datetime.now(UTC).replace(microsecond=0)
     plan = draw_day(
         seed=options.seed, start=start, hours=options.hours, complaints=options.complaints,
@@ -174,9 +162,7 @@ async def run_live(
     ]  # fmt: skip
     say(f"live: {len(plan.arrivals)} reports over {options.hours:g} h, {len(inspectors)} "
         f"inspectors, against {url}")  # fmt: skip
-    api = Api(url)
     try:
-        await _wait_for(api, url)
         engine = Engine(
             plan=plan, api=api, policy=options.policies[0], agent=Account("sim-agent", password),
             dispatcher=Account("sim-dispatcher", password), inspectors=inspectors,

@@ -249,6 +249,9 @@ def _shifts(
 ) -> list[Shift]:
     counts = counts if counts is not None else inspectors_per_district(plan, total)
     midnight = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    covered = max(
+        1, math.ceil((start + timedelta(hours=plan.hours) - midnight) / timedelta(days=1))
+    )
     shifts = []
     n = 0
     for district in sorted(counts):
@@ -260,8 +263,9 @@ def _shifts(
             for _ in range(per_shift[name]):
                 n += 1
                 home = rng.choice(by_district[district])
-                # A night inspector also works the end of the night before (from midnight).
-                days = (-1, 0) if last > 24 else (0,)
+                # Every day the reports cover; a night inspector also works the end of the
+                # night before (from midnight).
+                days = range(-1 if last > 24 else 0, covered)
                 for day in days:
                     shifts.append(
                         Shift(

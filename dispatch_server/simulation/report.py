@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,11 @@ def _run(result: RunResult) -> dict[str, Any]:
             outcome: sum(c.outcome == outcome for c in result.cases)
             for outcome in ("resolved", "unresolved", "referred")
         },
+        "result_codes": dict(
+            sorted(
+                Counter(c.result_code for c in result.cases if c.outcome and c.result_code).items()
+            )
+        ),
         "sla": _stages(result.sla),
         "sla_by_category": {c: _stages(r) for c, r in sorted(result.sla_by_category.items())},
         "time_to_site": _time_to_site(minutes_to_site(result)),
@@ -227,6 +233,14 @@ def as_html(report: dict[str, Any]) -> str:
             ["duplicates (linked at intake)", *[r["duplicates"] for r in runs]],
             ["unlocatable (refused at intake)", *[r["unlocatable"] for r in runs]],
             ["visits", *[r["visits"] for r in runs]],
+            *[
+                [f"results: {outcome}", *[r["results"][outcome] for r in runs]]
+                for outcome in ("resolved", "unresolved", "referred")
+            ],
+            [
+                "result codes",
+                *[", ".join(f"{code} {n}" for code, n in r["result_codes"].items()) for r in runs],
+            ],
             *[
                 [f"SLA {s}: compliance", *[_pct(r["sla"][s]["compliance"]) for r in runs]]
                 for s in STAGES

@@ -134,18 +134,27 @@ async def run_policy(
     # (a rename on a journalled disk costs more than the event).
     shm = Path("/dev/shm")
     clocks = Path(tempfile.mkdtemp(prefix="dasan-clock-", dir=shm if shm.is_dir() else None))
-    clock_file = clocks / "clock"
-    FileClock.write(clock_file, plan.start)
-    async with copying or contextlib.nullcontext():
-        await asyncio.to_thread(database.copy_database, city_url, run_url)
+    stack = contextlib.ExitStack()  # the server: started and stopped off the event loop
     try:
+        clock_file = clocks / "clock"
+        FileClock.write(clock_file, plan.start)
+        async with copying or contextlib.nullcontext():
+            await asyncio.to_thread(database.copy_database, city_url, run_url)
         crew = await asyncio.to_thread(world.set_up_crews, run_url, plan, now=plan.start)
-        work = world.BackgroundWork(run_url, folder, settings)
+        work = world.BackgroundWork(run_url, folder, settings, seed=plan.seed)
         try:
-            stack = contextlib.ExitStack()  # the server, started and stopped off the loop
-            base = await asyncio.to_thread(
-                stack.enter_context, world.own_server(run_url, clock_file, folder)
+            starting = asyncio.ensure_future(
+                asyncio.to_thread(
+                    stack.enter_context, world.own_server(run_url, clock_file, folder)
+                )
             )
+            try:
+                base = await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                # Cancelled while it starts (another run failed): let it start, then stop it.
+                with contextlib.suppress(Exception):
+                    await starting
+                raise
             api = Api(base)
             try:
                 result = await _run(
@@ -154,12 +163,12 @@ async def run_policy(
                 )  # fmt: skip
             finally:
                 await api.aclose()
-                await asyncio.to_thread(stack.close)
         finally:
             await work.aclose()
         result.database = run_url if options.keep else None
         return result
     finally:
+        await asyncio.to_thread(stack.close)
         shutil.rmtree(clocks, ignore_errors=True)
         if not options.keep:
             await asyncio.to_thread(database.drop_database, run_url)
@@ -218,48 +227,47 @@ async def simulate(
 ) -> tuple[DayPlan, list[RunResult]]:
     """The day, once per policy of the options (on the city database given, or one built
     beside the configured database and dropped afterwards)."""
-    built = None
-    city_url = options.city_database
-    if city_url is None:
-        built = world.run_database(settings.database_url, f"{settings.database_name}_sim_city")
-        say("building the city's database (districts, gazetteer, categories, SLA)...")
-        world.build_city(built, settings)
-        city_url = built
     folder = Path(tempfile.mkdtemp(prefix="dasan-simulate-"))
     try:
-        places = world.read_places(city_url, options.districts)
-        plan = plan_day(options, places, settings.timezone)
-        copying = asyncio.Lock()
-
-        def tick(policy: Policy) -> Callable[[int, int], None]:
-            def report(done: int, total: int) -> None:
-                if progress is not None:
-                    progress(policy, done, total)
-
-            return report
-
-        say(f"simulating the day with the {', '.join(map(str, options.policies))} "
-            f"{'policies side by side' if len(options.policies) > 1 else 'policy'}...")  # fmt: skip
-        # Each policy's day is on its own database, server and clock: side by side they
-        # cannot touch each other, and the machine's cores are used.
-        # A run that fails stops the others (the group cancels them) before the folder goes.
-        async with asyncio.TaskGroup() as group:
-            runs = [
-                group.create_task(
-                    run_policy(
-                        plan, policy, city_url=city_url, folder=folder / policy.value,
-                        settings=settings, options=options, progress=tick(policy),
-                        copying=copying,
-                    )
-                )
-                for policy in options.policies
-            ]  # fmt: skip
-        results = [run.result() for run in runs]
-        return plan, results
+        with world.city(options.city_database, settings, keep=options.keep, say=say) as city_url:
+            return await _policies(options, settings, city_url, folder, progress, say)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        if built is not None and not options.keep:
-            database.drop_database(built)
+
+
+async def _policies(
+    options: Options, settings: Settings, city_url: str, folder: Path,
+    progress: Callable[[Policy, int, int], None] | None, say: Callable[[str], None],
+) -> tuple[DayPlan, list[RunResult]]:  # fmt: skip
+    places = world.read_places(city_url, options.districts)
+    plan = plan_day(options, places, settings.timezone)
+    copying = asyncio.Lock()
+
+    def tick(policy: Policy) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(policy, done, total)
+
+        return report
+
+    say(f"simulating the day with the {', '.join(map(str, options.policies))} "
+        f"{'policies side by side' if len(options.policies) > 1 else 'policy'}...")  # fmt: skip
+    # Each policy's day is on its own database, server and clock: side by side they
+    # cannot touch each other, and the machine's cores are used.
+    # A run that fails stops the others (the group cancels them) before the folder goes.
+    async with asyncio.TaskGroup() as group:
+        runs = [
+            group.create_task(
+                run_policy(
+                    plan, policy, city_url=city_url, folder=folder / policy.value,
+                    settings=settings, options=options, progress=tick(policy),
+                    copying=copying,
+                )
+            )
+            for policy in options.policies
+        ]  # fmt: skip
+    results = [run.result() for run in runs]
+    return plan, results
 
 
 def percentile(values: list[float], share: float) -> float | None:

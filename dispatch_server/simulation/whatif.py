@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch_server import database
 from dispatch_server.config import Settings
 from dispatch_server.simulation import world
 from dispatch_server.simulation.plan import DayPlan, inspectors_per_district, with_inspectors
@@ -93,40 +92,39 @@ async def fewest_inspectors(
     """The search (at most MAX_ROUNDS days); `options.policies[0]` dispatches."""
     policy = options.policies[0]
     search = Search(target=target, policy=policy)
-    built = None
-    city_url = options.city_database
-    if city_url is None:
-        built = world.run_database(settings.database_url, f"{settings.database_name}_sim_city")
-        say("building the city's database (districts, gazetteer, categories, SLA)...")
-        world.build_city(built, settings)
-        city_url = built
     folder = Path(tempfile.mkdtemp(prefix="dasan-whatif-"))
     try:
-        places = world.read_places(city_url, options.districts)
-        zone = ZoneInfo(settings.timezone)
-        day = plan_day(options, places, settings.timezone)
-        counts = inspectors_per_district(day, options.inspectors)
-        bounds = {district: Bounds() for district in counts}
-        for number in range(1, MAX_ROUNDS + 1):
-            plan = with_inspectors(day, counts, places, zone)
-            say(f"round {number}: {sum(counts.values())} inspectors")
-            compliance = await _round(
-                plan, policy, city_url, folder / f"round-{number}", settings, options
-            )
-            search.rounds.append(Round(dict(counts), compliance))
-            for district, bound in bounds.items():
-                value = compliance.get(district)
-                ok = value is None or value >= target
-                counts[district] = bound.next(counts[district], ok)
-            if all(b.settled for b in bounds.values()):
-                search.settled = True
-                break
-        search.fewest = {d: b.high if b.high is not None else counts[d] for d, b in bounds.items()}
+        with world.city(options.city_database, settings, keep=options.keep, say=say) as city_url:
+            await _search(search, options, settings, city_url, folder, target, say)
         return search
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        if built is not None and not options.keep:
-            database.drop_database(built)
+
+
+async def _search(
+    search: Search, options: Options, settings: Settings, city_url: str, folder: Path,
+    target: float, say: Callable[[str], None],
+) -> None:  # fmt: skip
+    places = world.read_places(city_url, options.districts)
+    zone = ZoneInfo(settings.timezone)
+    day = plan_day(options, places, settings.timezone)
+    counts = inspectors_per_district(day, options.inspectors)
+    bounds = {district: Bounds() for district in counts}
+    for number in range(1, MAX_ROUNDS + 1):
+        plan = with_inspectors(day, counts, places, zone)
+        say(f"round {number}: {sum(counts.values())} inspectors")
+        compliance = await _round(
+            plan, search.policy, city_url, folder / f"round-{number}", settings, options
+        )
+        search.rounds.append(Round(dict(counts), compliance))
+        for district, bound in bounds.items():
+            value = compliance.get(district)
+            ok = value is None or value >= target
+            counts[district] = bound.next(counts[district], ok)
+        if all(b.settled for b in bounds.values()):
+            search.settled = True
+            break
+    search.fewest = {d: b.high if b.high is not None else counts[d] for d, b in bounds.items()}
 
 
 async def _round(

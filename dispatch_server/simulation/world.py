@@ -9,7 +9,9 @@ compared starts from the same state. Crews and accounts are set up in the copy d
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -17,14 +19,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -42,7 +45,7 @@ TEAM_NAME = "시뮬레이션 현장팀"
 CHEAP = {"time_cost": 1, "memory_kib": 64, "parallelism": 1}
 
 
-def build_city(url: str, settings: Settings) -> None:
+def build_city(url: str, settings: Settings, *, now: datetime | None = None) -> None:
     """A new database with the city: migrations, categories, result codes, Seoul's
     districts, the gazetteer and the SLA policies (no teams, inspectors or accounts)."""
     from dispatch_server.seed import (
@@ -70,17 +73,22 @@ def build_city(url: str, settings: Settings) -> None:
         shared / SEOUL_DISTRICTS.filename, code_field=SEOUL_DISTRICTS.code_field,
         name_field=SEOUL_DISTRICTS.name_field, name_en_field=SEOUL_DISTRICTS.name_en_field,
     )  # fmt: skip
+    now = now or datetime.now(UTC)
     engine = create_engine(url, poolclass=NullPool)
     with Session(engine) as session:
         upsert_categories(session, read_categories())
         upsert_result_codes(session)
-        load_districts(session, shapes, now=datetime.now().astimezone())
+        load_districts(session, shapes, now=now)
         report = GazetteerReport()
         addresses = read_addresses(shared / SEOUL_GAZETTEER.addresses, report)
         load_gazetteer(session, addresses, read_dongs(SEOUL_GAZETTEER, shared, report), report)
-        seed_sla(session, timezone=settings.timezone, now=datetime.now().astimezone())
+        seed_sla(session, timezone=settings.timezone, now=now)
         session.commit()
     engine.dispose()
+
+
+class Refused(ValueError):
+    """What the simulation was asked cannot be done (said before anything runs)."""
 
 
 def read_places(url: str, districts: list[str] | None = None) -> list[Place]:
@@ -99,6 +107,9 @@ def read_places(url: str, districts: list[str] | None = None) -> list[Place]:
             {"districts": districts},
         ).all()
     engine.dispose()
+    unknown = sorted(set(districts or ()) - {row[0] for row in rows})
+    if unknown:
+        raise Refused(f"no such district, or none of its addresses known: {', '.join(unknown)}")
     places = []
     for code, district, lat, lon, road, main_no, sub_no in rows:
         number = f"{main_no}-{sub_no}" if sub_no else str(main_no)
@@ -109,8 +120,8 @@ def read_places(url: str, districts: list[str] | None = None) -> list[Place]:
     return places
 
 
-def result_codes(url: str) -> dict[tuple[str, str], str]:
-    """A result code per (category, outcome) ("*" for every category), the first by code."""
+def result_codes(url: str) -> dict[tuple[str, str], list[str]]:
+    """The result codes per (category, outcome) ("*": those of every category), by code."""
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as connection:
         rows = connection.execute(
@@ -119,10 +130,28 @@ def result_codes(url: str) -> dict[tuple[str, str], str]:
             )
         ).all()
     engine.dispose()
-    codes: dict[tuple[str, str], str] = {}
+    codes: dict[tuple[str, str], list[str]] = {}
     for category, outcome, code in rows:
-        codes.setdefault((category, outcome), code)
+        codes.setdefault((category, outcome), []).append(code)
     return codes
+
+
+def put_account(connection: Connection, username: str, role: Role, hashed: str,
+                inspector_id: int | None, now: datetime) -> None:  # fmt: skip
+    """A simulation account with this password hash (made, or its password reset)."""
+    updated = connection.execute(
+        text("UPDATE user_account SET password_hash = :h, active = true WHERE username = :u"),
+        {"u": username, "h": hashed},
+    ).rowcount
+    if not updated:
+        connection.execute(
+            text(
+                "INSERT INTO user_account (username, display_name, role, districts,"
+                " inspector_id, password_hash, active, created_at, password_changed_at)"
+                " VALUES (:u, :u, :r, '{}', :i, :h, true, :now, :now)"
+            ),
+            {"u": username, "r": str(role), "i": inspector_id, "h": hashed, "now": now},
+        )
 
 
 @dataclass(frozen=True)
@@ -160,14 +189,7 @@ def set_up_crews(url: str, plan: DayPlan, *, now: datetime) -> Crew:
             )
 
         def account(username: str, role: Role, inspector_id: int | None = None) -> None:
-            connection.execute(
-                text(
-                    "INSERT INTO user_account (username, display_name, role, districts,"
-                    " inspector_id, password_hash, active, created_at, password_changed_at)"
-                    " VALUES (:u, :u, :r, '{}', :i, :h, true, :now, :now)"
-                ),
-                {"u": username, "r": str(role), "i": inspector_id, "h": hashed, "now": now},
-            )
+            put_account(connection, username, role, hashed, inspector_id, now)
 
         account("sim-agent", Role.AGENT)
         account("sim-dispatcher", Role.ADMIN)
@@ -187,6 +209,36 @@ def set_up_crews(url: str, plan: DayPlan, *, now: datetime) -> Crew:
             inspectors[n] = (int(server_id), username)
     engine.dispose()
     return Crew(password, "sim-agent", "sim-dispatcher", inspectors)
+
+
+def stop_group(process: subprocess.Popen[Any], seconds: float = 15) -> None:
+    """Stop a process started in its own session, and its children (TERM, then KILL)."""
+    with contextlib.suppress(ProcessLookupError):  # it may have ended already
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+@contextmanager
+def city(options_database: str | None, settings: Settings, *, keep: bool,
+         say: Callable[[str], None]) -> Iterator[str]:  # fmt: skip
+    """The city database to copy runs from: the one given, or one built beside the
+    configured database (dropped at the end unless kept)."""
+    if options_database is not None:
+        yield options_database
+        return
+    built = run_database(settings.database_url, f"{settings.database_name}_sim_city")
+    try:
+        say("building the city's database (districts, gazetteer, categories, SLA)...")
+        build_city(built, settings)
+        yield built
+    finally:
+        if not keep:
+            database.drop_database(built)
 
 
 def free_port() -> int:
@@ -214,6 +266,8 @@ def own_server(url: str, clock_file: Path, folder: Path) -> Iterator[str]:
         "DASAN_MEDIA_DIR": str(folder / "media"),
         "DASAN_ACCESS_TOKEN_MINUTES": "1440",
         "DASAN_PRODUCTION": "false",
+        # Housekeeping runs on real-time timers: not during a simulated day.
+        "DASAN_HOUSEKEEPING_SECONDS": str(7 * 24 * 3600),
     }
     env.pop("DASAN_FCM_CREDENTIALS", None)
     base = f"http://127.0.0.1:{port}"
@@ -232,16 +286,13 @@ def own_server(url: str, clock_file: Path, folder: Path) -> Iterator[str]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulation's server did not start: see {log.name}")
+                log.flush()
+                tail = Path(log.name).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the simulation's server did not start:\n{tail}")
             time.sleep(0.2)
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_group(process)
         log.close()
 
 
@@ -257,7 +308,7 @@ class BackgroundWork:
     """The server's background jobs, run by the simulation at its clock's times: the SLA
     sweep and the outbox delivery (in this process, on the run's database)."""
 
-    def __init__(self, url: str, folder: Path, settings: Settings) -> None:
+    def __init__(self, url: str, folder: Path, settings: Settings, *, seed: int = 0) -> None:
         from notifications.runner import Delivery
         from notifications.templates import load as load_templates
 
@@ -274,6 +325,7 @@ class BackgroundWork:
             self.transaction, clock=self.clock, settings=self.settings,
             templates=load_templates(self.settings.templates_dir),
         )  # fmt: skip
+        self.delivery.rng = random.Random(seed)  # retries' jitter: the same on every run
 
     async def tick(self, now: datetime) -> TickReport:
         from sla.sweep import sweep
