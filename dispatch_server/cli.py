@@ -430,9 +430,34 @@ def serve(
     workers = workers or settings.workers
     if simulation and settings.production:
         raise typer.BadParameter("not with DASAN_PRODUCTION=true", param_hint="--simulation")
-    console.print(f"Dasan Field API on http://{host}:{port} (docs: /docs), {workers} worker(s)")
-    with live_simulation(f"http://{host}:{port}", settings) if simulation else nullcontext():
-        _serve(uvicorn, host, port, workers, settings)
+    _say(settings, f"Dasan Field API on http://{host}:{port} (docs: /docs), {workers} worker(s)")
+    # The workers' metrics go to a folder of their own, read together at /metrics.
+    import tempfile
+
+    from dispatch_server.metrics import prepare_processes
+
+    cleanup = prepare_processes(tempfile.mkdtemp(prefix="dasan-metrics-"))
+    try:
+        with live_simulation(f"http://{host}:{port}", settings) if simulation else nullcontext():
+            _serve(uvicorn, host, port, workers, settings)
+    finally:
+        cleanup()
+
+
+def _say(settings: Settings, text: str) -> None:
+    """A line of `dasan serve`'s own: printed, or a JSON log line with DASAN_LOG_FORMAT=json."""
+    if settings.log_format != "json":
+        console.print(text)
+        return
+    import logging
+    import sys
+
+    from dispatch_server.observability import JsonFormatter
+
+    record = logging.makeLogRecord({"name": "dispatch_server.serve", "levelname": "INFO",
+                                    "levelno": logging.INFO, "msg": text})  # fmt: skip
+    sys.stderr.write(JsonFormatter().format(record) + "\n")
+    sys.stderr.flush()
 
 
 @contextmanager
@@ -458,8 +483,8 @@ def live_simulation(url: str, settings: Settings) -> Iterator[None]:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    console.print(f"a live simulated day plays against it (log: {log_path}; "
-                  "`make run SIMULATION=0` or no --simulation for none)")  # fmt: skip
+    _say(settings, f"a live simulated day plays against it (log: {log_path}; "
+                   "`make run SIMULATION=0` or no --simulation for none)")  # fmt: skip
     try:
         yield
     finally:
@@ -469,13 +494,19 @@ def live_simulation(url: str, settings: Settings) -> Iterator[None]:
 
 
 def _serve(uvicorn: Any, host: str, port: int, workers: int, settings: Settings) -> None:
+    from uvicorn.config import LOGGING_CONFIG
+
+    from dispatch_server.observability import log_config
+
     uvicorn.run(
         "dispatch_server.main:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=settings.access_log,
+        # With JSON logs the access lines are the server's own (with the request's id).
+        access_log=settings.access_log and settings.log_format != "json",
+        log_config=log_config(settings.log_format) or LOGGING_CONFIG,
         # Behind a reverse proxy: the client's address and scheme as it reports them.
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

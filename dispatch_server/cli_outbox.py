@@ -11,6 +11,7 @@ from rich.console import Console
 from dispatch_server.clock import SystemClock
 from dispatch_server.config import get_settings
 from dispatch_server.main import clock_of
+from dispatch_server.observability import configure_process_logging
 
 console = Console()
 outbox_app = typer.Typer(
@@ -98,7 +99,6 @@ def worker(
     """Run the background jobs until stopped: the SLA sweep (every DASAN_SLA_SWEEP_SECONDS),
     the outbox delivery (every DASAN_OUTBOX_POLL_SECONDS) and the personal-data retention
     job (daily at DASAN_RETENTION_RUN_AT)."""
-    import logging
     import signal
 
     from dispatch_server.attachments.storage import DiskStore
@@ -113,8 +113,8 @@ def worker(
         _sweep_once()
         outbox_deliver()
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
+    configure_process_logging(settings.log_format)
     templates = load(settings.templates_dir)
 
     async def run() -> None:

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     access_log: bool = False
+    # "json": one JSON object a log line, with the request's id (dispatch_server/observability).
+    log_format: Literal["text", "json"] = "text"
     # The city's time zone: ticket dates, business calendars and statistics are computed in it.
     timezone: str = "Asia/Seoul"
     # Phone numbers written without a country code are read as numbers of this region.
@@ -122,6 +124,9 @@ class Settings(BaseSettings):
     # comma list of addresses or networks, "*" for any. Rate limits and sign-in throttling
     # count by the client address this gives.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Who may scrape GET /metrics: a comma list of client addresses, "*" for any; to the
+    # rest it is a 404.
+    metrics_allow_ips: str = "127.0.0.1,::1"
     # Rate limits, per minute, shared by every server process (in the database): reads
     # anyone may make (the tracking page, its JSON), per client address; and the default of
     # a new Open311 API key.

@@ -33,6 +33,7 @@ from dispatch_server.gateways.router import router as gateways_router
 from dispatch_server.geocoding.router import router as geocoding_router
 from dispatch_server.http_errors import install_error_handlers
 from dispatch_server.limits import BodySizeLimit
+from dispatch_server.observability import RequestId
 from dispatch_server.open311 import router as open311
 from dispatch_server.open311.formats import error_response as open311_error_response
 from dispatch_server.privacy import retention
@@ -148,6 +149,9 @@ def create_app(
     # for clients that ask; event streams never are (Starlette leaves them alone).
     app.add_middleware(GZipMiddleware, minimum_size=16_384, compresslevel=5)
     app.add_middleware(SecurityHeaders)
+    # Outermost: every answer has its request id (and its time in the metrics), whatever
+    # fails inside.
+    app.add_middleware(RequestId, log_access=settings.access_log and settings.log_format == "json")
     install_error_handlers(app, dialects={"/open311/": open311_error_response})
     app.include_router(health.router)
     app.include_router(complaints_router)

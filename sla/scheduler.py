@@ -10,6 +10,7 @@ missed while the process was busy collapse into one (coalesce).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC
 
@@ -29,6 +30,9 @@ async def sweep_now(
     transaction: Callable[[], AsyncConnectable], *, clock: Clock, settings: Settings
 ) -> SweepReport | None:
     """One sweep at the clock's time; a failure is logged and retried by the next run."""
+    from dispatch_server.metrics import observe_sweep
+
+    began = time.perf_counter()
     try:
         report = await sweep(
             transaction,
@@ -39,6 +43,8 @@ async def sweep_now(
     except Exception:
         logger.exception("SLA sweep failed; the next run retries")
         return None
+    finally:
+        observe_sweep(time.perf_counter() - began)
     if report.steps:
         logger.info(
             "SLA sweep: %d steps on %d clocks, %d messages, %d re-routed",

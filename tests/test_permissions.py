@@ -165,6 +165,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/livez"): Rule(PUBLIC, 200),
     ("GET", "/healthz"): Rule(PUBLIC, 200),
     ("GET", "/docs"): Rule(PUBLIC, 200),
+    # No account: the scraper's address decides (loopback here); counts only.
+    ("GET", "/metrics"): Rule(PUBLIC, 200),
     # The consoles' pages: shells without data (the data comes through the API).
     **{
         ("GET", path): Rule(PUBLIC, 200)
