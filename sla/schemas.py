@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,14 +57,23 @@ class PolicyList(BaseModel):
     policies: list[PolicyRead]
 
 
+# A time of day in the calendar's own zone, without an offset: RFC 3339's partial-time
+# (JSON Schema's "time" format would demand an offset the answer does not have).
+LocalTime = Annotated[
+    time,
+    Field(json_schema_extra={"format": "partial-time"},
+          description="local time in the calendar's zone, HH:MM[:SS]"),
+]  # fmt: skip
+
+
 class Window(BaseModel):
     """A working window of a weekday, in local time."""
 
     model_config = ConfigDict(extra="forbid")
 
     isodow: int = Field(ge=1, le=7, description="1 Monday ... 7 Sunday")
-    opens: time
-    closes: time
+    opens: LocalTime
+    closes: LocalTime
 
 
 class CalendarSet(BaseModel):

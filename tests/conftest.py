@@ -102,6 +102,7 @@ COPIES = (
     "simulation",
     "policies",
     "live",
+    "fuzz",
 )
 
 

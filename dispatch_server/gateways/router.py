@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
@@ -26,8 +26,17 @@ from notifications import service
 
 logger = logging.getLogger(__name__)
 
+# The callbacks answer the gateway in plain text, their errors in JSON as everywhere: said
+# outright (a model alone would be documented in the route's text/plain).
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, spec in ERROR_RESPONSES.items()
+}
 router = APIRouter(
-    prefix="/api/v1/notifications/sms", tags=["SMS gateway callbacks"], responses=ERROR_RESPONSES
+    prefix="/api/v1/notifications/sms", tags=["SMS gateway callbacks"], responses=JSON_ERRORS
 )
 
 
