@@ -86,8 +86,11 @@ def _jurisdiction(params: Params, ctx: AppContext) -> None:
         )  # fmt: skip
 
 
-async def _reader(params: Params, request: Request, ctx: AppContext) -> None:
-    """Count a read: against its api_key when it carries one, else its address."""
+async def _read(request: Request, ctx: AppContext) -> Params:
+    """A read's query, its jurisdiction checked and the read counted: against its api_key
+    when it carries one, else its address."""
+    params = _query(request)
+    _jurisdiction(params, ctx)
     key = params.text("api_key", max_length=keys.MAX_KEY)
     now = ctx.clock.now()
     async with ctx.autocommit() as connection:
@@ -98,6 +101,7 @@ async def _reader(params: Params, request: Request, ctx: AppContext) -> None:
                 connection, key=f"public:{ratelimit.client_address(request)}",
                 limit=ctx.settings.public_reads_per_minute, now=now,
             )  # fmt: skip
+    return params
 
 
 def _definitions(request: Request) -> service.Definitions:
@@ -147,9 +151,7 @@ async def list_services(fmt: str, request: Request, ctx: ContextDep) -> Response
     """Every service: code, name (in the Accept-Language), description, group, keywords,
     and whether it has questions (`metadata`: see services/{code})."""
     form = parse_format(fmt)
-    params = _query(request)
-    _jurisdiction(params, ctx)
-    await _reader(params, request, ctx)
+    params = await _read(request, ctx)
     language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
@@ -167,9 +169,7 @@ async def service_definition(
     for lists, the values (`key` to send, `name` to show)."""
     form = parse_format(fmt)
     _not_found_unless(service_code, _SERVICE_CODE, "service's code")
-    params = _query(request)
-    _jurisdiction(params, ctx)
-    await _reader(params, request, ctx)
+    params = await _read(request, ctx)
     language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
@@ -276,9 +276,7 @@ async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response
     Extensions: `lat`/`long`/`radius`, `bbox`, `updated_after`/`updated_before`,
     `page`/`page_size` (X-Total-Count, Link), `extensions=true`."""
     form = parse_format(fmt)
-    params = _query(request)
-    _jurisdiction(params, ctx)
-    await _reader(params, request, ctx)
+    params = await _read(request, ctx)
     query = service.read_query(params, zone=_zone(ctx), now=ctx.clock.now())
     language = _language(request, params)
     params.finish()
@@ -291,9 +289,7 @@ async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response
 async def _one(request: Request, ctx: AppContext, service_request_id: str, fmt: str) -> Response:
     form = parse_format(fmt)
     _not_found_unless(service_request_id, _TICKET, "service request's id")
-    params = _query(request)
-    _jurisdiction(params, ctx)
-    await _reader(params, request, ctx)
+    params = await _read(request, ctx)
     extended = params.flag("extensions")
     language = _language(request, params)
     params.finish()
@@ -332,9 +328,7 @@ async def get_token(token: str, fmt: str, request: Request, ctx: ContextDep) -> 
     """Every POST answers with its id at once and a token besides; the token finds the id."""
     form = parse_format(fmt)
     _not_found_unless(token, _TOKEN, "token")
-    params = _query(request)
-    _jurisdiction(params, ctx)
-    await _reader(params, request, ctx)
+    params = await _read(request, ctx)
     _language(request, params)  # taken, unused: a token's answer has no words
     params.finish()
     async with ctx.autocommit() as connection:

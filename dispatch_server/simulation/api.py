@@ -31,15 +31,12 @@ class Account:
 
 @dataclass
 class Calls:
-    """How many calls the simulation made, by kind, and how many were refused."""
+    """How many calls the simulation made, by kind."""
 
     made: dict[str, int] = field(default_factory=dict)
-    refused: dict[str, int] = field(default_factory=dict)
 
-    def count(self, kind: str, status: int) -> None:
+    def count(self, kind: str) -> None:
         self.made[kind] = self.made.get(kind, 0) + 1
-        if status >= 400:
-            self.refused[kind] = self.refused.get(kind, 0) + 1
 
 
 class Api:
@@ -57,7 +54,7 @@ class Api:
             "/api/v1/auth/token",
             json={"username": account.username, "password": account.password},
         )
-        self.calls.count("sign_in", answer.status_code)
+        self.calls.count("sign_in")
         if answer.status_code != 200:
             raise ApiFailed(f"signing in as {account.username}", answer)
         account.token = answer.json()["access_token"]
@@ -74,7 +71,7 @@ class Api:
             if answer.status_code == 401 and attempt == 1:
                 account.token = None
                 continue
-            self.calls.count(kind, answer.status_code)
+            self.calls.count(kind)
             return answer
         raise AssertionError("unreachable")
 

@@ -60,9 +60,7 @@ class Case:
     refusals: int = 0  # assignments the server refused (see MAX_REFUSALS)
     inspector: int | None = None  # the simulated inspector's number
     epoch: int = 0  # bumped when the case is taken away: events of an older epoch are void
-    assigned_at: datetime | None = None
     on_site_at: datetime | None = None
-    done_at: datetime | None = None
     outcome: str | None = None
     result_code: str | None = None
 
@@ -88,7 +86,6 @@ class Inspector:
     busy_seconds: float = 0.0
     duty_since: datetime | None = None
     duty_seconds: float = 0.0
-    visits: int = 0
 
     def free_at(self, now: datetime, speed_m_per_min: float) -> tuple[datetime, float, float]:
         """When the queue is done, by the plan's times (estimated), and where."""
@@ -125,7 +122,6 @@ class Outcomes:
     sweeps: int = 0
     sla_steps: int = 0
     rerouted: int = 0
-    reconciled: int = 0
     # Cases the server put in a district nobody simulated works (with --district), and
     # cases left after MAX_REFUSALS refused assignments or a move refused twice.
     elsewhere: int = 0
@@ -276,8 +272,7 @@ class Engine:
         """An adopted case already on site: its result."""
         if case.epoch == epoch and case.inspector == inspector.n and case.status == "on_site":
             if await self._move(inspector, case, self._result(case)):
-                case.done_at, case.outcome = self.now, case.arrival.outcome
-                inspector.visits += 1
+                case.outcome = case.arrival.outcome
 
     # -- reports and dispatch ----------------------------------------------------------
 
@@ -402,8 +397,6 @@ class Engine:
     def _assigned(self, case: Case, inspector: Inspector, body: dict[str, Any]) -> None:
         case.version, case.status = body["version"], body["status"]
         case.inspector = inspector.n
-        if case.assigned_at is None:
-            case.assigned_at = self.now
         inspector.queue.append(case)
 
     # -- inspectors --------------------------------------------------------------------
@@ -582,8 +575,7 @@ class Engine:
         if case.epoch != epoch or inspector.current is not case:
             return
         if await self._move(inspector, case, self._result(case)):
-            case.done_at, case.outcome = self.now, case.arrival.outcome
-            inspector.visits += 1
+            case.outcome = case.arrival.outcome
         if inspector.current is case:
             inspector.current = None
         await self._start_next(inspector)
@@ -592,7 +584,6 @@ class Engine:
 
     async def _reconcile(self, case: Case) -> None:
         """Read the case from the server and follow it: whose it is now, where it stands."""
-        self.outcomes.reconciled += 1
         answer = await self.api.call(
             self.dispatcher, "read", "GET", f"/api/v1/complaints/{case.ticket}"
         )
@@ -616,8 +607,6 @@ class Engine:
             return
         if owner is not None and case.inspector is None:
             case.inspector = owner.n
-            if case.assigned_at is None:
-                case.assigned_at = self.now
             if case.status in ("assigned", "accepted", "en_route"):
                 owner.queue.append(case)
                 await self._start_next(owner)

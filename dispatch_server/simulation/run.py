@@ -47,7 +47,7 @@ class Options:
     city_speed_kmh: float = 15.0
     dispatch_seconds: float = 60.0  # a dispatcher reads a new case before assigning it
     city_database: str | None = None  # a database with the city already (copied per run)
-    keep: bool = False  # keep the runs' databases (named in the report)
+    keep: bool = False  # keep the runs' databases (named <city>_run_<policy>)
 
     @property
     def city_speed_m_per_min(self) -> float:
@@ -67,7 +67,6 @@ class RunResult:
     sla_by_district: dict[str, Any]
     overview: dict[str, Any]
     calls: dict[str, int]
-    database: str | None
     # Real seconds by kind of event, and in all (for the benchmark; never in the report).
     wall: dict[str, float] = field(default_factory=dict)
 
@@ -165,7 +164,6 @@ async def run_policy(
                 await api.aclose()
         finally:
             await work.aclose()
-        result.database = run_url if options.keep else None
         return result
     finally:
         await asyncio.to_thread(stack.close)
@@ -214,7 +212,7 @@ async def _run(
         policy=policy, outcomes=outcomes, cases=sorted(engine.cases.values(), key=lambda c: c.id),
         inspectors=inspectors, sla=figures.sla, sla_by_category=figures.by_category,
         sla_by_district=figures.by_district, overview=figures.overview,
-        calls=dict(sorted(api.calls.made.items())), database=None, wall=wall,
+        calls=dict(sorted(api.calls.made.items())), wall=wall,
     )  # fmt: skip
 
 
