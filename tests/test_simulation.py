@@ -352,10 +352,13 @@ def test_make_runs_server_plays_a_live_day_the_console_sees(
         "--complaints 3000 --hours 0.5 --dispatch-seconds 2 --district " + JUNG
     )
     with running_server(env, tmp_path / "serve.log", "--simulation"):
-        deadline = time.monotonic() + 30
+        # Both are waited for: two cases on their way can come before the fifth report.
+        deadline = time.monotonic() + 45
         while time.monotonic() < deadline:
             (moved,) = rows(url, "SELECT count(*) FROM complaint_event WHERE type = 'en_route'")[0]
-            if moved >= 2:
+            (reported,) = rows(url, "SELECT count(*) FROM complaint WHERE description LIKE"
+                                    " '[시뮬레이션 %'")[0]  # fmt: skip
+            if moved >= 2 and reported >= 5:
                 break
             time.sleep(0.5)
     logged = dict(rows(url, "SELECT status, count(*) FROM complaint WHERE description LIKE"
