@@ -110,6 +110,14 @@ def field_moves(consoles: Consoles, case_id: int) -> None:
 
 def keyboard_intake(page: Page, description: str) -> str:
     """Log a complaint with the keyboard alone; the ticket shown."""
+    fill_intake(page, description)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#ticket", timeout=10_000)
+    return str(page.inner_text("#ticket"))
+
+
+def fill_intake(page: Page, description: str) -> None:
+    """Fill the intake form with the keyboard alone, up to the open cases nearby."""
     keyboard = page.keyboard
     assert page.evaluate("() => document.activeElement.id") == "category"  # focus starts there
     for _ in range(10):
@@ -130,9 +138,6 @@ def keyboard_intake(page: Page, description: str) -> str:
     keyboard.press("Enter")  # the suggestion: the address and its point
     assert page.input_value("#address") == "서울특별시 종로구 경교장길 8"
     page.wait_for_selector("#nearby h2", timeout=5_000)  # the open cases nearby, checked first
-    keyboard.press("Control+Enter")
-    page.wait_for_selector("#ticket", timeout=10_000)
-    return str(page.inner_text("#ticket"))
 
 
 def labelled(page: Page) -> list[str]:
@@ -187,6 +192,46 @@ def test_a_complaint_from_the_phone_to_the_map_to_the_street_and_back(consoles: 
     assert all(values[1] != ticket for values in board["rows"])
     gangnam.screenshot(path=str(ARTIFACTS / "dispatch-other-district.png"))
     assert consoles.problems == []
+
+
+def test_a_report_whose_answer_was_lost_is_sent_again_and_stored_once(consoles: Consoles) -> None:
+    """The server stores the report but its answer never reaches the console (the network,
+    a restart): the agent sends it again, and the same Idempotency-Key makes it one case."""
+    agent = consoles.page("agent", "/console/intake")
+    description = f"답이 사라진 접수 {uuid.uuid4().hex[:8]}"
+    keys: list[str | None] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # the server has it, and answers
+            route.abort("connectionreset")  # the answer is lost
+        else:
+            route.continue_()
+
+    agent.route("**/api/v1/complaints", lose_the_first_answer)
+    fill_intake(agent, description)
+    agent.keyboard.press("Control+Enter")
+    agent.wait_for_function("() => document.getElementById('form-error').textContent !== ''",
+                            timeout=10_000)  # fmt: skip
+    assert agent.query_selector("#ticket") is None
+    agent.keyboard.press("Control+Enter")  # the agent tries again
+    agent.wait_for_selector("#ticket", timeout=10_000)
+    ticket = agent.inner_text("#ticket")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    stored = consoles.server.sql("SELECT ticket FROM complaint WHERE description = :d",
+                                 d=description)  # fmt: skip
+    assert [row[0] for row in stored] == [ticket]
+    # The next report is another one: a new key.
+    agent.click("#again")
+    fill_intake(agent, description + " (다음 건)")
+    agent.keyboard.press("Control+Enter")
+    agent.wait_for_function(f"() => document.getElementById('ticket')?.textContent !== '{ticket}'",
+                            timeout=10_000)  # fmt: skip
+    assert len(keys) == 3 and keys[2] != keys[0]
+    # The lost answer is a failed load in the browser's log, as it would be; nothing else.
+    assert all("ERR_CONNECTION_RESET" in problem for problem in consoles.problems)
+    consoles.problems.clear()
 
 
 def test_the_statistics_console_counts_the_district(consoles: Consoles) -> None:

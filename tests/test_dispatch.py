@@ -418,6 +418,24 @@ async def test_auto_assign_sends_a_new_case_to_the_best_candidate(
     assert (parking["status"], parking["assignee_id"]) == ("received", None)
 
 
+async def test_an_auto_assigned_complaint_sent_again_is_answered_as_assigned_once(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """With an Idempotency-Key, intake and its auto-assignment are one transaction: the
+    resend gets the assigned answer, and the case is assigned once."""
+    await db.execute(text("UPDATE category SET auto_assign = true WHERE code = 'vehicle_idling'"))
+    team = await make_team(db, "11110")
+    near = await make_inspector(db, team, lat=JONGNO["lat"] + 0.001, lon=JONGNO["lon"])
+    body, key = complaint_body(category="vehicle_idling"), {"Idempotency-Key": "auto-1"}
+    first = await client.post("/api/v1/complaints", json=body, headers=key)
+    again = await client.post("/api/v1/complaints", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert (again.json()["status"], again.json()["assignee_id"]) == ("assigned", near)
+    moves = (await client.get(f"/api/v1/complaints/{first.json()['ticket']}/events")).json()
+    assert [e["type"] for e in moves["events"]] == ["received", "assigned"]
+
+
 async def test_auto_assign_without_anyone_on_duty_leaves_the_case_received(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:

@@ -319,3 +319,61 @@ def test_the_intake_statements_fit_psycopgs_query_cache() -> None:
     for statement in (service._INTAKE_AT_POINT, service._INTAKE_IN_DISTRICT):
         sql = str(statement.compile(dialect=dialect))
         assert len(sql) <= service.INTAKE_SQL_LIMIT, f"{len(sql)} characters"
+
+
+async def test_a_complaint_sent_again_with_its_idempotency_key_is_stored_once(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """The answer was lost (a console or the server restarted): the resend, with the same
+    key and body, gets the first answer and stores nothing more."""
+    body = complaint_body(description="idempotent intake: sent twice")
+    headers = {"Idempotency-Key": "console-5b1e-0001"}
+    first = await client.post("/api/v1/complaints", json=body, headers=headers)
+    again = await client.post("/api/v1/complaints", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    stored = await db.execute(
+        text("SELECT count(*) FROM complaint WHERE description = :d"), {"d": body["description"]}
+    )
+    assert stored.scalar_one() == 1
+    # Without a key, the same body is another report (linked as its duplicate, but stored).
+    other = await client.post("/api/v1/complaints", json=body)
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+
+async def test_an_idempotency_key_reused_for_another_complaint_is_refused(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    headers = {"Idempotency-Key": "console-5b1e-0002"}
+    before = await count_complaints(db)
+    first = await client.post("/api/v1/complaints", json=complaint_body(), headers=headers)
+    assert first.status_code == 201
+    other = await client.post(
+        "/api/v1/complaints", json=complaint_body(description="another one"), headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert await count_complaints(db) == before + 1
+
+
+async def test_a_refused_complaint_does_not_use_up_its_idempotency_key(
+    client: httpx.AsyncClient,
+) -> None:
+    """Only answers given are kept: the corrected report goes in under the same key."""
+    headers = {"Idempotency-Key": "console-5b1e-0003"}
+    outside = await client.post(
+        "/api/v1/complaints", json=complaint_body(location={"lat": 35.1, "lon": 129.0}),
+        headers=headers,
+    )  # fmt: skip
+    assert outside.status_code == 422
+    assert outside.json()["error"]["code"] == "outside_service_area"
+    corrected = await client.post("/api/v1/complaints", json=complaint_body(), headers=headers)
+    assert corrected.status_code == 201, corrected.text
+
+
+async def test_an_idempotency_key_must_be_plain_ascii(client: httpx.AsyncClient) -> None:
+    answer = await client.post(
+        "/api/v1/complaints", json=complaint_body(), headers={"Idempotency-Key": "has space"}
+    )
+    assert answer.status_code == 422

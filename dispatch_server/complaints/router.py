@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatch_server.access import CaseDesk, Intake
+from dispatch_server import idempotency
+from dispatch_server.access import Caller, CaseDesk, Intake
 from dispatch_server.complaints import flows, service
 from dispatch_server.complaints.schemas import (
     CitizenText,
@@ -19,7 +24,8 @@ from dispatch_server.complaints.schemas import (
     NearbyCases,
     Timeline,
 )
-from dispatch_server.deps import ContextDep, require_json
+from dispatch_server.db import AsyncConnectable
+from dispatch_server.deps import AppContext, ContextDep, require_json
 from dispatch_server.dispatch.flows import dispatch_received
 from dispatch_server.errors import Invalid
 from dispatch_server.http_errors import ERROR_RESPONSES
@@ -30,15 +36,35 @@ from sla.schemas import ComplaintSla
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], responses=ERROR_RESPONSES)
 
 
+class _Answered(Exception):
+    """The request's Idempotency-Key was answered before: its first answer."""
+
+    def __init__(self, replay: idempotency.Replay) -> None:
+        self.replay = replay
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json)],
+    response_model=ComplaintCreated,
     summary="Log a complaint",
 )
 async def create_complaint(
-    data: ComplaintCreate, response: Response, caller: Intake, ctx: ContextDep
-) -> ComplaintCreated:
+    data: ComplaintCreate,
+    request: Request,
+    caller: Intake,
+    ctx: ContextDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            pattern=idempotency.KEY_PATTERN,
+            description="sent again with the same body (an answer lost, a console or a "
+            "server restarted), the complaint is stored once and the first answer returned; "
+            "with another body: 422",
+        ),
+    ] = None,
+) -> Response:
     """Locate a complaint (geocoding its address, or filling the address of its point),
     route it to its district and team, link it to an open case it repeats, and store it.
 
@@ -46,18 +72,71 @@ async def create_complaint(
     `address_ambiguous` (with the candidates: send one's point), `outside_service_area`.
     Warnings (stored all the same) come in `warnings`.
     """
-    # Autocommit: intake stores a complaint in one atomic statement (see flows.receive).
-    intake = await flows.receive(
-        ctx.autocommit,
-        data=data,
-        geocoder=ctx.geocoder,
-        actor=caller.actor,
-        clock=ctx.clock,
+    if idempotency_key is None:
+        # Autocommit: intake stores a complaint in one atomic statement (see flows.receive).
+        intake = await _receive(ctx, caller, data, ctx.autocommit)
+        created = await dispatch_received(ctx.transaction, ctx.clock, intake)
+        answer, ticket = created.model_dump_json().encode(), created.ticket
+    else:
+        try:
+            answer = await _receive_once(ctx, caller, data, request, idempotency_key)
+        except _Answered as answered:
+            answer = answered.replay.answer
+        ticket = json.loads(answer)["ticket"]
+    return Response(
+        answer, status.HTTP_201_CREATED, media_type="application/json",
+        headers={"Location": f"{router.prefix}/{ticket}"},
+    )  # fmt: skip
+
+
+async def _receive(
+    ctx: AppContext, caller: Caller, data: ComplaintCreate, connect: Callable[[], AsyncConnectable]
+) -> flows.Intake:
+    return await flows.receive(
+        connect, data=data, geocoder=ctx.geocoder, actor=caller.actor, clock=ctx.clock,
         settings=ctx.settings,
-    )
-    created = await dispatch_received(ctx.transaction, ctx.clock, intake)
-    response.headers["Location"] = f"{router.prefix}/{created.ticket}"
-    return created
+    )  # fmt: skip
+
+
+async def _receive_once(
+    ctx: AppContext, caller: Caller, data: ComplaintCreate, request: Request, key: str
+) -> bytes:
+    """Intake in one transaction with its key's claim and its answer: a complaint stored
+    whose answer is lost, sent again, is answered from the first time and not stored twice.
+
+    The key is claimed once the complaint is located (geocoding holds its own connection
+    first, so a request never holds two); the auto-assignment runs in a savepoint of the
+    same transaction, so the answer remembered is the one given.
+    """
+    scope = idempotency.key_scope(request.url.path, caller.actor)
+    fingerprint = idempotency.fingerprint(scope, data.model_dump_json().encode())
+    async with AsyncExitStack() as stack:
+        held: list[AsyncConnection] = []
+
+        @asynccontextmanager
+        async def claimed() -> AsyncIterator[AsyncConnection]:
+            connection = await stack.enter_async_context(ctx.transaction())
+            replay = await idempotency.claim(
+                connection, scope=scope, key=key, request_fingerprint=fingerprint,
+                now=ctx.clock.now(),
+            )  # fmt: skip
+            if replay is not None:
+                raise _Answered(replay)
+            held.append(connection)
+            yield connection
+
+        @asynccontextmanager
+        async def savepoint() -> AsyncIterator[AsyncConnection]:
+            async with held[0].begin_nested():
+                yield held[0]
+
+        intake = await _receive(ctx, caller, data, claimed)
+        created = await dispatch_received(savepoint, ctx.clock, intake)
+        answer = created.model_dump_json().encode()
+        await idempotency.remember(
+            held[0], scope=scope, key=key, status_code=status.HTTP_201_CREATED, answer=answer
+        )
+    return answer
 
 
 @router.get("/nearby", summary="Open cases near a point (check before logging a new one)")

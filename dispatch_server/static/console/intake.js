@@ -5,7 +5,7 @@
 import { api, baseMap, clear, el, fail, outlines, start, t, uuid } from "./common.js";
 
 const state = { point: null, linkTo: null, marker: null, map: null, suggestions: [], active: -1,
-  categories: [] };
+  categories: [], sent: null };
 
 function name(thing) {
   return (document.documentElement.lang === "en" ? thing.name_en : thing.name_ko) || thing.code;
@@ -95,7 +95,12 @@ async function submit(event) {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const created = await api("/api/v1/complaints", { method: "POST", body, key: uuid() });
+    // The same report sent again (its answer lost: a network error, a server restart) keeps
+    // its Idempotency-Key, so the server stores it once; a changed report is a new one.
+    const json = JSON.stringify(body);
+    if (!state.sent || state.sent.json !== json) state.sent = { json, key: uuid() };
+    const created = await api("/api/v1/complaints", { method: "POST", body, key: state.sent.key });
+    state.sent = null;
     const texts = await api(`/api/v1/complaints/${created.ticket}/texts`);
     const result = document.getElementById("result");
     clear(result,
@@ -120,6 +125,7 @@ function reset() {
   form.reset();
   state.point = null;
   state.linkTo = null;
+  state.sent = null;
   if (state.marker) { state.marker.remove(); state.marker = null; }
   clear(document.getElementById("nearby"));
   document.getElementById("result").hidden = true;
