@@ -494,8 +494,6 @@ def live_simulation(url: str, settings: Settings) -> Iterator[None]:
 
 
 def _serve(uvicorn: Any, host: str, port: int, workers: int, settings: Settings) -> None:
-    from uvicorn.config import LOGGING_CONFIG
-
     from dispatch_server.observability import log_config
 
     uvicorn.run(
@@ -506,7 +504,7 @@ def _serve(uvicorn: Any, host: str, port: int, workers: int, settings: Settings)
         workers=workers,
         # With JSON logs the access lines are the server's own (with the request's id).
         access_log=settings.access_log and settings.log_format != "json",
-        log_config=log_config(settings.log_format) or LOGGING_CONFIG,
+        log_config=log_config(settings.log_format),
         # Behind a reverse proxy: the client's address and scheme as it reports them.
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -108,6 +108,7 @@ def worker(
     from notifications.runner import Delivery, add_job
     from notifications.templates import load
     from sla.scheduler import make_scheduler
+    from sla.scheduler import stop as stop_scheduler
 
     if once:
         _sweep_once()
@@ -140,7 +141,7 @@ def worker(
             f" {settings.retention_run_at} (Ctrl-C stops)"
         )
         await stop.wait()
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)
         await delivery.aclose()
         await engine.dispose()
 

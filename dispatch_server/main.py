@@ -46,6 +46,7 @@ from notifications.runner import Delivery
 from notifications.runner import add_job as add_delivery_job
 from notifications.templates import load as load_templates
 from sla.scheduler import make_scheduler
+from sla.scheduler import stop as stop_scheduler
 
 
 def clock_of(settings: Settings) -> Clock:
@@ -103,7 +104,7 @@ def create_app(
             scheduler.start()
         yield
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            await stop_scheduler(scheduler)
         if delivery is not None:
             await delivery.aclose()
         if chores is not None:

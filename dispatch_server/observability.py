@@ -10,6 +10,7 @@ lines too), and with `DASAN_ACCESS_LOG=true` one access line a request: method, 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import logging.config
@@ -106,11 +107,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def log_config(log_format: str) -> dict[str, Any] | None:
-    """uvicorn's `log_config`: None keeps uvicorn's own (text); "json" sends every
+# APScheduler says at INFO each time a job starts and ends (every second for the outbox):
+# its warnings (a run skipped, a job failed) are what an operator needs.
+_QUIET = {"apscheduler": {"level": "WARNING"}}
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def log_config(log_format: str) -> dict[str, Any]:
+    """uvicorn's `log_config`. Text: uvicorn's own lines as uvicorn writes them, and the
+    product's (a sweep's steps, a delivery's count) as plain lines on stderr; "json": every
     logger, uvicorn's included, through JsonFormatter on stderr."""
     if log_format != "json":
-        return None
+        from uvicorn.config import LOGGING_CONFIG
+
+        config = copy.deepcopy(LOGGING_CONFIG)
+        config["formatters"]["plain"] = {"format": PLAIN_FORMAT}
+        config["handlers"]["plain"] = {
+            "class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"
+        }  # fmt: skip
+        config["root"] = {"handlers": ["plain"], "level": "INFO"}
+        config["loggers"].update(_QUIET)
+        return config
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     quiet = {"handlers": ["json"], "level": "INFO", "propagate": False}
     return {
@@ -118,15 +135,17 @@ def log_config(log_format: str) -> dict[str, Any] | None:
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
         "handlers": {"json": handler},
-        "loggers": {"uvicorn": quiet, "uvicorn.error": {"level": "INFO"}, "uvicorn.access": quiet},
+        "loggers": {"uvicorn": quiet, "uvicorn.error": {"level": "INFO"}, "uvicorn.access": quiet}
+        | _QUIET,
         "root": {"handlers": ["json"], "level": "INFO"},
     }
 
 
 def configure_process_logging(log_format: str) -> None:
     """Logging of a process that is not uvicorn's (`dasan worker`): JSON or plain lines."""
-    config = log_config(log_format)
-    if config is None:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if log_format != "json":
+        logging.basicConfig(level=logging.INFO, format=PLAIN_FORMAT)
+        for name, level in _QUIET.items():
+            logging.getLogger(name).setLevel(level["level"])
     else:
-        logging.config.dictConfig(config)
+        logging.config.dictConfig(log_config(log_format))

@@ -103,6 +103,9 @@ COPIES = (
     "policies",
     "live",
     "fuzz",
+    "faults",
+    "faults_sms",
+    "faults_pair",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,38 +55,69 @@ def jongno_inspectors(url: str, team_name: str, count: int) -> list[int]:
     return ids
 
 
+class ServeProcess:
+    """`dasan serve [args]` with `env` (DASAN_PORT among it), started and stopped at will.
+
+    It runs in its own process group, so its workers are stopped (or killed) with it; its
+    output goes to `log_path` (appended to on a restart)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+        self.env, self.log_path, self.args = env, log_path, args
+        self.base = f"http://127.0.0.1:{env['DASAN_PORT']}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+
+    def start(self) -> str:
+        """Start it and wait until it answers its health check; its base URL."""
+        dasan = str(Path(sys.executable).with_name("dasan"))
+        with self.log_path.open("a" if self._starts else "w") as log:
+            self.process = process = subprocess.Popen(
+                [dasan, "serve", *self.args], env=self.env, start_new_session=True, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self._starts += 1
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return self.base
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"server did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """kill -9 of the whole server, its workers with it (a crash, the power cut)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        """Stop it as an operator does (SIGTERM), killing it when it does not stop in 15 s."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+
 @contextmanager
 def running_server(env: dict[str, str], log_path: Path, *args: str) -> Iterator[str]:
     """`dasan serve [args]` with `env` (DASAN_PORT among it) until the block ends; its base
-    URL.
-
-    It runs in its own process group, so its workers are stopped with it."""
-    base = f"http://127.0.0.1:{env['DASAN_PORT']}"
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [dasan, "serve", *args], env=env, start_new_session=True, stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+    URL."""
+    server = ServeProcess(env, log_path, *args)
+    server.start()
+    try:
+        yield server.base
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
