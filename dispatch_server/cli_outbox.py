@@ -98,7 +98,7 @@ def worker(
 ) -> None:
     """Run the background jobs until stopped: the SLA sweep (every DASAN_SLA_SWEEP_SECONDS),
     the outbox delivery (every DASAN_OUTBOX_POLL_SECONDS) and the personal-data retention
-    job (daily at DASAN_RETENTION_RUN_AT)."""
+    job (daily at DASAN_RETENTION_RUN_AT); with DASAN_WORKER_METRICS_PORT, its metrics."""
     import signal
 
     from dispatch_server.attachments.storage import DiskStore
@@ -134,6 +134,12 @@ def worker(
             scheduler, transactions(engine), clock=clock, settings=settings,
             photos=DiskStore(settings.media_dir),
         )  # fmt: skip
+        if settings.worker_metrics_port:
+            from dispatch_server.metrics import serve_for_worker
+
+            serve_for_worker(settings.worker_metrics_host, settings.worker_metrics_port)
+            where = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+            console.print(f"worker: metrics on {where}", soft_wrap=True)
         scheduler.start()
         console.print(
             f"worker: SLA sweep every {settings.sla_sweep_seconds:g} s, outbox every"

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     # Who may scrape GET /metrics: a comma list of client addresses, "*" for any; to the
     # rest it is a 404.
     metrics_allow_ips: str = "127.0.0.1,::1"
+    # `dasan worker` serves its own metrics (the sweeps it ran) on this port (0: none), at
+    # this address; it serves nothing else, so the address is the only gate.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     # Rate limits, per minute, shared by every server process (in the database): reads
     # anyone may make (the tracking page, its JSON), per client address; and the default of
     # a new Open311 API key.

@@ -3,7 +3,8 @@
 - `dasan_http_request_duration_seconds{method,route,status}`: a histogram per route
   template (`/api/v1/complaints/{ticket}`, never the ticket itself), `unmatched` for paths
   no route takes.
-- `dasan_sla_sweep_duration_seconds`: a histogram of the sweeps this server ran.
+- `dasan_sla_sweep_duration_seconds`: a histogram of the sweeps this server ran. `dasan
+  worker` serves it too, alone, at `DASAN_WORKER_METRICS_HOST:DASAN_WORKER_METRICS_PORT`.
 - Read from the database at each scrape (the same for every process): the outbox's pending
   messages and the age of the oldest, its dead letters, SLA clocks running past their due
   time, and the breaches so far.
@@ -104,6 +105,15 @@ async def exposition(connection: Any, now: datetime) -> tuple[bytes, str]:
     database = CollectorRegistry(auto_describe=False)
     database.register(FromDatabase())  # type: ignore[arg-type]
     return generate_latest(processes) + generate_latest(database), CONTENT_TYPE_LATEST
+
+
+def serve_for_worker(host: str, port: int) -> None:
+    """`dasan worker`'s metrics (its sweeps' times) at http://host:port/metrics, served by
+    prometheus_client in a thread of its own. The database's figures are the API's to
+    give."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=_metrics()["registry"])
 
 
 def prepare_processes(folder: str) -> Callable[[], None]:

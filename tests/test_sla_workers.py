@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -151,3 +152,41 @@ def test_the_server_sweeps_on_its_own(sla_database: str, tmp_path: Path) -> None
     assert counts == {
         "events": 180, "twice": 0, "messages": 180, "timers": 60, "at_top": 60,
     }, (tmp_path / "serve.log").read_text()  # fmt: skip
+
+
+def test_a_worker_serves_its_sweep_metrics_and_stops_cleanly(
+    sla_database: str, tmp_path: Path
+) -> None:
+    """`dasan worker` with DASAN_WORKER_METRICS_PORT: its sweeps' times at /metrics; on
+    SIGTERM it lets the running jobs finish and exits 0, no traceback."""
+    engine = create_engine(sla_database, poolclass=NullPool)
+    ids = overdue_cases(engine, 30, tag="M")
+    port = free_port()
+    env = {
+        **os.environ, "DASAN_DATABASE_URL": sla_database, "DASAN_SLA_SWEEP_SECONDS": "0.5",
+        "DASAN_WORKER_METRICS_PORT": str(port),
+    }  # fmt: skip
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen([DASAN, "worker"], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        deadline, sweeps = time.monotonic() + 60, 0.0
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                page = ""
+            found = re.search(r"^dasan_sla_sweep_duration_seconds_count (\S+)$", page, re.M)
+            sweeps = float(found.group(1)) if found else 0.0
+            if sweeps >= 2 and step_counts(engine, ids)["at_top"] == 30:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, 15)
+        code = worker.wait(timeout=30)
+        engine.dispose()
+    output = log.read_text()
+    assert sweeps >= 2, output
+    assert code == 0 and "Traceback" not in output, output
+    assert f"metrics on 127.0.0.1:{port}" in output
