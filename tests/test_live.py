@@ -224,6 +224,32 @@ async def test_inspector_duty_and_positions_stream_to_their_district(
     assert await read_all(stream_engine, Scope(districts=frozenset({"11680"})), start) == []
 
 
+async def test_events_come_in_the_order_of_their_transaction_numbers_not_their_text(
+    stream_engine: AsyncEngine,
+) -> None:
+    """Transaction 10 after transaction 9 (as text, "10" sorts first: a stream read in that
+    order, when the numbers cross a power of ten, sends events again or steps over some)."""
+    async with transactions(stream_engine)() as connection:
+        for tx_id in (10, 9):
+            await connection.execute(
+                text(
+                    "INSERT INTO live_event (tx_id, kind, district_code, data, recorded_at)"
+                    " VALUES (CAST(:tx AS xid8), 'complaint', 'zz-order', '{}', now())"
+                ),
+                {"tx": str(tx_id)},
+            )
+    try:
+        events = await read_all(stream_engine, Scope(districts=frozenset({"zz-order"})),
+                            StreamPosition(0, 0))  # fmt: skip
+        assert [event.position.tx_id for event in events] == [9, 10]
+        after_nine = await read_all(stream_engine, Scope(districts=frozenset({"zz-order"})),
+                                events[0].position)  # fmt: skip
+        assert [event.position.tx_id for event in after_nine] == [10]
+    finally:
+        async with transactions(stream_engine)() as connection:
+            await connection.execute(text("DELETE FROM live_event WHERE district_code = 'zz-order'"))
+
+
 async def test_where_a_stream_starts(
     app_client: httpx.AsyncClient, stream_engine: AsyncEngine
 ) -> None:

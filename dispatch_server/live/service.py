@@ -119,7 +119,9 @@ def _read_statement(districts: int | None, by_inspector: bool) -> TextClause:
     return text(
         "SELECT tx_id::text, id, kind, data::text FROM live_event WHERE "
         + " AND ".join(conditions)
-        + " ORDER BY tx_id, id LIMIT :limit"
+        # Qualified: a bare `tx_id` here would name the text column selected above, and
+        # "10" sorts before "9".
+        + " ORDER BY live_event.tx_id, live_event.id LIMIT :limit"
     )
 
 
