@@ -98,12 +98,13 @@ def preload_complaints(
 
 def settle_history(connection: Connection) -> int:
     """The SLA steps of the preloaded history, taken already: every clock whose last step
-    is past is left at the top level with nothing due, as the sweep would have left it in a
-    city that has run all along. (Left due, the server's sweep works through the whole
-    backlog, re-routing cases, during the measured rounds.) How many clocks it settled."""
+    is past is left at the top level (nothing due then: `next_step_at` follows the level),
+    as the sweep would have left it in a city that has run all along. (Left due, the
+    server's sweep works through the whole backlog, re-routing cases, during the measured
+    rounds.) How many clocks it settled."""
     return connection.execute(
         text(
-            "UPDATE sla_timer SET level = 3, next_step_at = NULL,"
+            "UPDATE sla_timer SET level = 3,"
             " warned_at = coalesce(warned_at, warn_at), breached_at = coalesce(breached_at,"
             " due_at), escalated_at = coalesce(escalated_at, escalate_at)"
             " WHERE next_step_at IS NOT NULL AND escalate_at <= now()"

@@ -29,6 +29,7 @@ from common import (
     fresh_database,
     machine,
     preload_complaints,
+    settle_history,
     start_server,
     stop_server,
     write_doc,
@@ -54,6 +55,7 @@ def prepare(url: str, cases: int) -> int:
                 "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"
                 " SELECT id, 'received', 'bench', created_at, '{}' FROM complaint"
             ))  # fmt: skip
+        settle_history(connection)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM (ANALYZE) complaint, complaint_event, sla_timer"))
         still_open = "status NOT IN ('closed', 'cancelled', 'duplicate')"

@@ -41,6 +41,7 @@ from common import (
     machine,
     preload_complaints,
     run_wrk,
+    settle_history,
     sign_in,
     start_server,
     stop_server,
@@ -74,6 +75,7 @@ def prepare_database(url: str, stored: int) -> None:
                 " SELECT id, 'received', 'bench', created_at, '{}' FROM complaint"
             )
         )
+        settle_history(connection)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM (ANALYZE) complaint, complaint_event"))
     engine.dispose()

@@ -76,7 +76,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from dispatch_server import database
-from dispatch_server.accounts.credentials import Passwords, Role
+from dispatch_server.accounts.credentials import Role
+from dispatch_server.accounts.service import passwords_of
 from dispatch_server.config import Settings, get_settings
 from dispatch_server.simulation.api import Account, Api, ApiFailed
 from dispatch_server.simulation.world import put_account, result_codes
@@ -139,9 +140,7 @@ class City:
 def read_city(url: str, settings: Settings, *, points: int) -> City:
     """Accounts for the catch-all teams' on-duty inspectors (hashed as the server hashes,
     so signing in rehashes nothing), and the districts, tickets and points to use."""
-    hasher = Passwords(time_cost=settings.password_time_cost,
-                       memory_kib=settings.password_memory_kib,
-                       parallelism=settings.password_parallelism)  # fmt: skip
+    hasher = passwords_of(settings)
     password = secrets.token_urlsafe(16)
     hashed, now = hasher.hash(password), datetime.now(UTC)
     engine = create_engine(url, poolclass=NullPool)

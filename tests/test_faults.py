@@ -9,12 +9,10 @@ is the only part faked: a local HTTP server speaking the generic gateway's proto
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -36,6 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from dispatch_server.accounts.credentials import Role
 from dispatch_server.clock import FileClock
+from dispatch_server.simulation.world import stop_group
 from field_app.services.field import FieldService
 from field_app.services.sync import Cases, Syncer
 from tests.auth import committed_headers
@@ -233,14 +232,7 @@ def workers(env: dict[str, str], logs: list[Path]) -> Iterator[list[subprocess.P
         yield processes
     finally:
         for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+            stop_group(process)
 
 
 def swept(log: Path) -> int:

@@ -247,7 +247,9 @@ async def test_events_come_in_the_order_of_their_transaction_numbers_not_their_t
         assert [event.position.tx_id for event in after_nine] == [10]
     finally:
         async with transactions(stream_engine)() as connection:
-            await connection.execute(text("DELETE FROM live_event WHERE district_code = 'zz-order'"))
+            await connection.execute(
+                text("DELETE FROM live_event WHERE district_code = 'zz-order'")
+            )
 
 
 async def test_where_a_stream_starts(
