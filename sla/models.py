@@ -105,3 +105,12 @@ class SlaTimer(Base):
     breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_step_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SlaReroute(Base):
+    """A case whose breach asks for a re-route the sweep has not made yet (sla/sweep.py)."""
+
+    __tablename__ = "sla_reroute"
+
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), primary_key=True)
+    breached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

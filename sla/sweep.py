@@ -15,7 +15,8 @@ by SKIP LOCKED alone.
 
 Steps: 1 warning (to the assignee, or the district's dispatchers when nobody has the case),
 2 breach (dispatchers), 3 supervisor (the district's supervisors). A breach of an assign or
-arrive clock whose policy says so re-routes the case to its next candidate inspector.
+arrive clock whose policy says so re-routes the case to its next candidate inspector: queued
+by the batch, made right after it commits, one short transaction per case.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.db import AsyncConnectable
@@ -90,14 +92,19 @@ WITH due AS (
     FROM (SELECT id, max(step) AS top FROM steps GROUP BY id) m
     WHERE t.id = m.id
     RETURNING t.id
+), queued AS (
+    -- Re-routed after this batch commits, each in a transaction of its own (see sweep).
+    INSERT INTO sla_reroute (complaint_id, breached_at)
+    SELECT DISTINCT complaint_id, :now FROM steps WHERE step = 2 AND reroute_on_breach
+    ON CONFLICT (complaint_id) DO NOTHING
+    RETURNING complaint_id
 )
 SELECT
     (SELECT count(*) FROM due) AS claimed,
     (SELECT count(*) FROM events) AS steps,
     (SELECT count(*) FROM messages) AS messages,
     (SELECT count(*) FROM raised) AS raised,
-    (SELECT coalesce(array_agg(DISTINCT complaint_id), '{}') FROM steps
-     WHERE step = 2 AND reroute_on_breach) AS reroute
+    (SELECT count(*) FROM queued) AS queued
 """
 ).bindparams(bindparam("actor", value=ACTOR))
 
@@ -120,14 +127,26 @@ async def step_batch(
     batch: int = DEFAULT_BATCH,
     lane: int = 0,
     lanes: int = 1,
-) -> tuple[int, int, int, list[int]]:
+) -> tuple[int, int, int, int]:
     """Take the steps of up to `batch` due clocks of lane `lane` in the caller's transaction.
 
-    Returns (clocks claimed, steps taken, messages written, cases to re-route).
+    Returns (clocks claimed, steps taken, messages written, cases queued for a re-route).
     """
     parameters = {"now": now, "batch": batch, "lane": lane, "lanes": lanes}
     row = (await connection.execute(_STEP, parameters)).one()
-    return row.claimed, row.steps, row.messages, sorted(row.reroute)
+    return row.claimed, row.steps, row.messages, row.queued
+
+
+# The oldest queued re-route of the lane no other process holds, taken off the queue by the
+# transaction that makes it (a failure leaves it queued for the next sweep).
+_NEXT_REROUTE = text(
+    """
+    DELETE FROM sla_reroute WHERE complaint_id = (
+        SELECT complaint_id FROM sla_reroute WHERE complaint_id % :lanes = :lane
+        ORDER BY breached_at, complaint_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING complaint_id, breached_at
+    """
+)
 
 
 async def sweep(
@@ -140,9 +159,13 @@ async def sweep(
 ) -> SweepReport:
     """Take every step due at `now`: `lanes` loops of batches, a transaction per batch.
 
-    `transaction` must be able to open `lanes` connections at once. `reroute(connection,
-    complaint_id, now)` (awaitable) re-routes a breached case inside the batch's
-    transaction; by default `sla.reroute.reroute`.
+    `transaction` must be able to open `lanes` connections at once. A breach whose policy
+    re-routes its case queues the case (`sla_reroute`) in the batch's statement; once the
+    batch has committed, `reroute(connection, complaint_id, now)` (awaitable; by default
+    `sla.reroute.reroute`) re-routes each queued case of the lane in a short transaction
+    of its own, which takes it off the queue. So a batch's transaction never waits on
+    candidate rankings (the live streams wait on the oldest open transaction), and a crash
+    in between leaves the case queued: the next sweep re-routes it first.
     """
     if reroute is None:
         from sla.reroute import reroute as default_reroute
@@ -150,22 +173,40 @@ async def sweep(
         reroute = default_reroute
     report = SweepReport()
 
-    async def lane_loop(lane: int) -> None:
+    async def reroute_queued(lane: int) -> None:
         while True:
             async with transaction() as connection:
-                claimed, steps, messages, to_reroute = await step_batch(
+                queued = (
+                    await connection.execute(_NEXT_REROUTE, {"lane": lane, "lanes": lanes})
+                ).first()
+                if queued is None:
+                    return
+                try:
+                    async with connection.begin_nested():
+                        moved = await reroute(connection, queued.complaint_id, now)  # type: ignore[misc]
+                except (OperationalError, InterfaceError):
+                    raise  # the database, not the case: it stays queued for the next sweep
+                except Exception:
+                    # A case that cannot be re-routed must not hold up the sweep for good.
+                    logger.exception("re-routing case %s failed; left to the dispatchers",
+                                     queued.complaint_id)  # fmt: skip
+                    moved = False
+                if moved:
+                    report.rerouted.append(queued.complaint_id)
+
+    async def lane_loop(lane: int) -> None:
+        await reroute_queued(lane)  # what an earlier sweep queued and did not get to
+        while True:
+            async with transaction() as connection:
+                claimed, steps, messages, queued = await step_batch(
                     connection, now=now, batch=batch, lane=lane, lanes=lanes
                 )
-                rerouted = [
-                    complaint_id
-                    for complaint_id in to_reroute
-                    if await reroute(connection, complaint_id, now)  # type: ignore[misc]
-                ]
             report.batches += 1
             report.claimed += claimed
             report.steps += steps
             report.messages += messages
-            report.rerouted.extend(rerouted)
+            if queued:
+                await reroute_queued(lane)
             if claimed < batch:
                 return
 

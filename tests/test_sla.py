@@ -342,6 +342,41 @@ async def test_catch_up_after_three_hours_down_takes_each_missed_step_once(
     assert (await sweep(transaction, now=FROZEN_AT + 24 * 60 * MIN)).steps == 0
 
 
+async def test_a_re_route_cut_short_after_its_breach_is_made_by_the_next_sweep(
+    client: httpx.AsyncClient, db: AsyncConnection, transaction: Transaction, inspectors: list[int]
+) -> None:
+    """The breach's batch queues the re-route and commits; the re-route is its own
+    transaction. A process that dies between the two (here: the re-route fails) leaves the
+    case queued, and the next sweep re-routes it before anything else."""
+    case = await new_case(client)
+    await move(client, case["id"], to="assigned", version=case["version"],
+               inspector_id=inspectors[0])  # fmt: skip
+
+    async def dies(connection: AsyncConnection, complaint_id: int, now: datetime) -> bool:
+        raise RuntimeError("the process went away")
+
+    report = await sweep(transaction, now=FROZEN_AT + 31 * MIN, reroute=dies)
+    assert ("sla_breached", "arrive", 2) in [
+        (t, p["kind"], p["level"]) for t, p in await events(db, case["id"])
+    ]  # the breach is taken (and stays taken) ...
+    assert report.rerouted == []  # ... its re-route was not made,
+    queued = await db.execute(text("SELECT count(*) FROM sla_reroute WHERE complaint_id = :c"),
+                              {"c": case["id"]})  # fmt: skip
+    assert queued.scalar_one() == 0  # and a failure of the case itself drops it from the queue
+
+    # A crash: the queue entry was committed with the breach, the re-route never ran.
+    await db.execute(
+        text("INSERT INTO sla_reroute (complaint_id, breached_at) VALUES (:c, :at)"),
+        {"c": case["id"], "at": FROZEN_AT + 31 * MIN},
+    )
+    later = await sweep(transaction, now=FROZEN_AT + 32 * MIN)
+    assert later.rerouted == [case["id"]] and later.steps == 0
+    moved = (await client.get(f"/api/v1/complaints/{case['ticket']}")).json()
+    assert moved["assignee_id"] == inspectors[1]
+    left = await db.execute(text("SELECT count(*) FROM sla_reroute"))
+    assert left.scalar_one() == 0
+
+
 async def test_a_sweeps_steps_reach_the_streams_grouped_by_district_and_inspector(
     client: httpx.AsyncClient, db: AsyncConnection, transaction: Transaction, inspectors: list[int]
 ) -> None:
