@@ -77,7 +77,7 @@ def prepare_database(url: str, stored: int) -> None:
         )
         settle_history(connection)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM (ANALYZE) complaint, complaint_event"))
+        connection.execute(text("VACUUM (ANALYZE) complaint, complaint_event, sla_timer"))
     engine.dispose()
 
 
