@@ -9,8 +9,6 @@ import os
 import platform
 import re
 import resource
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from dispatch_server import database  # noqa: E402
 from dispatch_server.config import get_settings  # noqa: E402
+
+# free_port is the benchmarks' too (they import it from here).
+from dispatch_server.simulation.world import free_port as free_port  # noqa: E402
+from dispatch_server.simulation.world import start_serve, stop_group  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 
@@ -155,32 +157,15 @@ def median_of(name: str, rounds: list[Result]) -> tuple[Result, float, float]:
     return median, ordered[0].requests_per_s, ordered[-1].requests_per_s
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(
     url: str, port: int, log: Path, *, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """`dasan serve` as `make run` starts it, on `url` and `port` (`env`: settings added)."""
     env = {**os.environ, **(env or {}), "DASAN_DATABASE_URL": url, "DASAN_PORT": str(port)}
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    process = subprocess.Popen(
-        [dasan, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    stop_server(process)
-    raise SystemExit(f"server did not start; see {log}")
+    try:
+        return start_serve(env, log)
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
 
 
 def sign_in(base: str, username: str) -> str:
@@ -197,12 +182,7 @@ def sign_in(base: str, username: str) -> str:
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    stop_group(process)
 
 
 def _ms(value: str) -> float:

@@ -144,7 +144,7 @@ _NEXT_REROUTE = text(
     DELETE FROM sla_reroute WHERE complaint_id = (
         SELECT complaint_id FROM sla_reroute WHERE complaint_id % :lanes = :lane
         ORDER BY breached_at, complaint_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING complaint_id, breached_at
+    RETURNING complaint_id
     """
 )
 

@@ -29,8 +29,6 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from dispatch_server.accounts.credentials import Role
 from dispatch_server.clock import FileClock
@@ -43,20 +41,11 @@ from tests.fieldapp import PASSWORD, Inspector, Server, assigned_case
 from tests.netcut import NetCut
 from tests.pgcluster import own_cluster
 from tests.test_photos import jpeg
-from tests.test_server import ServeProcess, free_port
+from tests.test_server import ServeProcess, free_port, rows
 
 pytestmark = [pytest.mark.server, pytest.mark.fault]
 
 DASAN = str(Path(sys.executable).with_name("dasan"))
-
-
-def rows(url: str, statement: str, **params: Any) -> list[Any]:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(statement), params).all())
-    finally:
-        engine.dispose()
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:

@@ -27,7 +27,7 @@ from tests import kannel as kannel_harness
 from tests.auth import city_agent, jongno_dispatcher
 from tests.factories import complaint_body
 from tests.kannel import PASSWORD, USERNAME, Kannel
-from tests.test_server import free_port, jongno_inspectors, running_server
+from tests.test_server import free_port, jongno_inspectors, rows, running_server
 
 pytestmark = pytest.mark.server
 DASAN = str(Path(sys.executable).with_name("dasan"))
@@ -70,15 +70,6 @@ def server(
     env = kannel_env(gateway, url, free_port())
     with running_server(env, tmp_path_factory.mktemp("serve") / "serve.log") as base:
         yield base, url
-
-
-def rows(url: str, sql: str, **params: Any) -> list[Any]:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(sql), params))
-    finally:
-        engine.dispose()
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:

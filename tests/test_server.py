@@ -6,9 +6,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,16 +19,22 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from dispatch_server.accounts.credentials import Role
+from dispatch_server.simulation.world import free_port, start_serve, stop_group
 from tests.auth import bearer, committed_token_for
 from tests.factories import GANGNAM, complaint_body
 
 pytestmark = pytest.mark.server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def rows(url: str, sql: str, **params: Any) -> list[Any]:
+    """The rows a statement reads from a server's database (committed data), on a
+    connection of its own."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql), params))
+    finally:
+        engine.dispose()
 
 
 def jongno_inspectors(url: str, team_name: str, count: int) -> list[int]:
@@ -69,24 +73,9 @@ class ServeProcess:
 
     def start(self) -> str:
         """Start it and wait until it answers its health check; its base URL."""
-        dasan = str(Path(sys.executable).with_name("dasan"))
-        with self.log_path.open("a" if self._starts else "w") as log:
-            self.process = process = subprocess.Popen(
-                [dasan, "serve", *self.args], env=self.env, start_new_session=True, stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self.process = start_serve(self.env, self.log_path, *self.args, append=self._starts > 0)
         self._starts += 1
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return self.base
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"server did not start:\n{self.log_path.read_text()}")
-            time.sleep(0.2)
+        return self.base
 
     def kill(self) -> None:
         """kill -9 of the whole server, its workers with it (a crash, the power cut)."""
@@ -99,12 +88,7 @@ class ServeProcess:
     def stop(self) -> None:
         """Stop it as an operator does (SIGTERM), killing it when it does not stop in 15 s."""
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            stop_group(self.process)
             self.process = None
 
 

@@ -36,7 +36,7 @@ from dispatch_server.simulation.run import percentile
 from dispatch_server.simulation.world import read_places
 from tests.browser import chromium
 from tests.conftest import TEST_URL
-from tests.test_server import free_port, running_server
+from tests.test_server import free_port, rows, running_server
 
 SEOUL = ZoneInfo("Asia/Seoul")
 START = datetime(2026, 11, 23, tzinfo=SEOUL)
@@ -185,14 +185,6 @@ def small_day(
         yield json.loads((out / "report.json").read_text()), done.stdout, run
     finally:
         database.drop_database(run)
-
-
-def rows(url: str, sql: str, **params: Any) -> list[Any]:
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.connect() as connection:
-        found = list(connection.execute(text(sql), params).all())
-    engine.dispose()
-    return found
 
 
 def test_the_small_day_went_through_the_server(small_day) -> None:

@@ -247,6 +247,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_serve(
+    env: dict[str, str], log_path: Path, *args: str, seconds: float = 30, append: bool = False
+) -> subprocess.Popen[bytes]:
+    """`dasan serve [args]` with `env` (DASAN_PORT among it) in a session of its own (so
+    `stop_group` stops its workers too), its output to `log_path`; returned once its health
+    check answers. When it exits or does not answer within `seconds` it is stopped, and the
+    RuntimeError carries the end of its log."""
+    base = f"http://127.0.0.1:{env['DASAN_PORT']}"
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    with log_path.open("a" if append else "w") as log:
+        process = subprocess.Popen(
+            [dasan, "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_group(process)
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"dasan serve did not start (log {log_path}):\n{tail}")
+        time.sleep(0.2)
+
+
 @contextmanager
 def own_server(url: str, clock_file: Path, folder: Path) -> Iterator[str]:
     """`dasan serve` on the run's database and the simulated clock, until the block ends;
@@ -270,30 +299,11 @@ def own_server(url: str, clock_file: Path, folder: Path) -> Iterator[str]:
         "DASAN_HOUSEKEEPING_SECONDS": str(7 * 24 * 3600),
     }
     env.pop("DASAN_FCM_CREDENTIALS", None)
-    base = f"http://127.0.0.1:{port}"
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    log = (folder / "serve.log").open("w")
-    process = subprocess.Popen(
-        [dasan, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    process = start_serve(env, folder / "serve.log", seconds=60)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                tail = Path(log.name).read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the simulation's server did not start:\n{tail}")
-            time.sleep(0.2)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop_group(process)
-        log.close()
 
 
 # When the sweep and the outbox next have something to do (both on their partial indexes):
