@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import jsonschema
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import get_settings
 from dispatch_server.open311 import keys, service
-from dispatch_server.open311.formats import ITEM_OF
+from dispatch_server.open311.formats import ITEM_OF, iso_time, iso_time_sql
 from tests.conftest import count_complaints
 from tests.factories import GANGNAM, spread_point
 from tests.test_dispatch import move
@@ -823,3 +824,29 @@ async def test_what_the_review_found_stays_fixed(
     )
     assert refused.status_code == 400
     assert (sorted(media.rglob("*")) if media.exists() else []) == before
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Seoul", "America/New_York", "Asia/Kolkata", "America/St_Johns", "UTC"]
+)
+async def test_times_written_by_the_database_read_as_python_writes_them(
+    db: AsyncConnection, zone: str
+) -> None:
+    # Pages have PostgreSQL write their times; one request alone would not show a zone
+    # west of Greenwich, half-hour offsets, summer time or its change-over going wrong.
+    moments = [
+        datetime(2026, 11, 23, 1, 2, 3, 999_000, tzinfo=UTC),
+        datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC),  # New York: the last second of winter
+        datetime(2026, 3, 8, 7, 0, 0, tzinfo=UTC),  # and the first of summer
+        datetime(2026, 7, 1, 23, 30, tzinfo=UTC),
+        datetime(1999, 12, 31, 15, 0, tzinfo=UTC),
+    ]
+    written = (
+        await db.execute(
+            text(f"SELECT {iso_time_sql('m')} FROM unnest(CAST(:moments AS timestamptz[])) m"),
+            {"moments": moments, "zone": zone},
+        )
+    ).scalars()
+    assert list(written) == [iso_time(m, ZoneInfo(zone)) for m in moments]
+    nothing = await db.execute(text(f"SELECT {iso_time_sql('NULL::timestamptz')}"), {"zone": zone})
+    assert nothing.scalar() is None

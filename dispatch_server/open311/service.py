@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatch_server.complaints.constants import AWAITING_VISIT, Status
 from dispatch_server.errors import NotFound
 from dispatch_server.open311 import texts
-from dispatch_server.open311.formats import iso_time
+from dispatch_server.open311.formats import iso_time, iso_time_sql
 from dispatch_server.open311.params import Params, refuse
 from dispatch_server.privacy.redact import redact_case_text
 from dispatch_server.public.service import STAGE_OF, public_steps
@@ -293,13 +293,13 @@ SELECT c.ticket, coalesce(o.status, c.status) AS status, c.category_code,
        CASE :language WHEN 'ko' THEN k.name_ko WHEN 'en' THEN k.name_en
             ELSE coalesce(k.names ->> :language, k.name_en) END AS service_name,
        c.description, c.reporter_name, c.address,
-       ST_Y(c.location) AS lat, ST_X(c.location) AS lon, c.created_at, c.updated_at,
+       ST_Y(c.location) AS lat, ST_X(c.location) AS lon,
+       {created} AS requested, {updated} AS updated,
        CASE :language WHEN 'ko' THEN d.name_ko
             ELSE coalesce(d.name_en, d.name_ko) END AS district_name,
        t.name AS team, o.ticket AS original_ticket,
        CASE :note_language WHEN 'ko' THEN r.name_ko ELSE r.name_en END AS result_name,
-       (SELECT s.due_at FROM sla_timer s WHERE s.complaint_id = {subject} AND s.kind = 'resolve'
-          AND s.state IN ('running', 'paused')) AS expected,
+       {expected} AS expected,
        (SELECT e.payload ->> 'referred_to' FROM complaint_event e
          WHERE e.complaint_id = {subject} AND e.type = 'referred'
          ORDER BY e.id DESC LIMIT 1) AS referred_to,
@@ -316,6 +316,10 @@ LEFT JOIN team t ON t.id = c.team_id
 LEFT JOIN complaint o ON o.id = c.duplicate_of AND c.status = 'duplicate'
 LEFT JOIN result_code r ON r.code = CASE WHEN o.id IS NULL THEN c.result_code
                                          ELSE o.result_code END
+LEFT JOIN LATERAL (
+    SELECT s.due_at FROM sla_timer s WHERE s.complaint_id = {subject} AND s.kind = 'resolve'
+      AND s.state IN ('running', 'paused')
+) resolve ON true
 ORDER BY page.created_at DESC, page.id DESC
 """
 _EXTENDED = f"""
@@ -349,6 +353,8 @@ def _statement(filters: frozenset[str], *, extended: bool, paged: bool) -> TextC
     return text(
         _READ.format(
             subject=_SUBJECT, where=where, extended=_EXTENDED if extended else "",
+            created=iso_time_sql("c.created_at"), updated=iso_time_sql("c.updated_at"),
+            expected=iso_time_sql("resolve.due_at"),
             limit="LIMIT :limit OFFSET :offset" if paged else "",
         )
     )  # fmt: skip
@@ -486,7 +492,7 @@ def _document(row: Any, *, language: str, zone: ZoneInfo, extended: bool) -> dic
     # access costs ten times as much), lookups, no parsing. The order is _READ's.
     (
         ticket, status, service_code, service_name, description, reporter_name, address, lat,
-        lon, created_at, updated_at, district_name, team, original, result_name, expected,
+        lon, requested, updated, district_name, team, original, result_name, expected,
         referred_to, own, _total, *more,
     ) = row  # fmt: skip
     stage = STAGE_OF[status]
@@ -503,9 +509,9 @@ def _document(row: Any, *, language: str, zone: ZoneInfo, extended: bool) -> dic
         "description": redact_case_text(description, reporter_name),
         "agency_responsible": texts.agency(district_name, team, language),
         "service_notice": texts.merged_notice(original, language) if original else None,
-        "requested_datetime": iso_time(created_at, zone),
-        "updated_datetime": iso_time(updated_at, zone),
-        "expected_datetime": iso_time(expected, zone) if open_or_closed == "open" else None,
+        "requested_datetime": requested,
+        "updated_datetime": updated,
+        "expected_datetime": expected if open_or_closed == "open" else None,
         "address": None if address is None else redact_case_text(address, reporter_name),
         "address_id": address_id,
         "zipcode": None,
@@ -557,7 +563,7 @@ async def find(
     statement = _statement(query.filters, extended=query.extensions, paged=True)
     values = dict(
         query.values, limit=query.page_size, offset=(query.page - 1) * query.page_size,
-        language=language, note_language=texts.note_language(language),
+        language=language, note_language=texts.note_language(language), zone=zone.key,
     )  # fmt: skip
     if query.extensions:
         values["public_types"] = _PUBLIC_TYPES
@@ -580,7 +586,8 @@ async def one(
     """One request by its id (404 when none)."""
     statement = _statement(frozenset({"tickets"}), extended=extended, paged=False)
     values: dict[str, Any] = {
-        "tickets": [ticket], "language": language, "note_language": texts.note_language(language)
+        "tickets": [ticket], "language": language, "note_language": texts.note_language(language),
+        "zone": zone.key,
     }  # fmt: skip
     if extended:
         values["public_types"] = _PUBLIC_TYPES
