@@ -84,7 +84,8 @@ def _inspect(uploads: list[tuple[str, bytes]], timezone: str, max_bytes: int) ->
 async def check_photos(uploads: list[tuple[str, bytes]], *, timezone: str, max_bytes: int) -> None:
     """PhotoRefused unless every file is a photo this service takes; nothing is stored
     (for uploads that must not leave files behind when the request is refused later)."""
-    await to_thread.run_sync(_inspect, uploads, timezone, max_bytes)
+    if uploads:  # no thread for nothing: most requests have no photo
+        await to_thread.run_sync(_inspect, uploads, timezone, max_bytes)
 
 
 async def prepare_photos(

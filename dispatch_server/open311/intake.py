@@ -50,9 +50,21 @@ TOKEN_LENGTH = 24
 _TOKEN_ALPHABET = string.ascii_letters
 
 
+# Random bytes below this are taken modulo the alphabet's size (208 = 4 x 52), so every
+# letter is as likely; the others are dropped.
+_TOKEN_BYTES_BELOW = 256 - 256 % len(_TOKEN_ALPHABET)
+
+
 def new_token() -> str:
     """A fresh request token (~137 random bits)."""
-    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+    letters: list[str] = []
+    while len(letters) < TOKEN_LENGTH:
+        letters += (
+            _TOKEN_ALPHABET[b % len(_TOKEN_ALPHABET)]
+            for b in secrets.token_bytes(2 * TOKEN_LENGTH)
+            if b < _TOKEN_BYTES_BELOW
+        )
+    return "".join(letters[:TOKEN_LENGTH])
 
 
 @dataclass
