@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from dispatch_server.accounts.credentials import Role
 from dispatch_server.attachments.storage import DiskStore
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings
+from dispatch_server.privacy import redact as redaction
 from dispatch_server.privacy import retention
 from dispatch_server.privacy.redact import MARK, redact, redact_values
 from tests.auth import as_inspector, bearer, token_for
@@ -134,6 +136,25 @@ async def test_bad_reporter_e_mail_is_422(
 )
 def test_redaction_blanks_numbers_addresses_and_plates(before: str, after: str) -> None:
     assert redact(before) == after
+
+
+def test_redaction_skips_only_text_no_pattern_can_match() -> None:
+    # `redact` looks for an @ or six digits before it runs the patterns: text built of the
+    # patterns' own parts, with and without enough digits, is blanked as the patterns alone
+    # would blank it.
+    rng = random.Random(7)
+    parts = ["0", "1", "12", "123", "1234", "+82", "(02)", " ", "-", ".", "가", "서울", "나",
+             "@", "kim", ".kr", "example.com", "민원", "３"]  # fmt: skip
+    checked = skipped = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 12)))
+        full = text
+        for pattern in (redaction._EMAIL, redaction._PLATE, redaction._PHONE):
+            full = pattern.sub(MARK, full)
+        assert redact(text) == full, text
+        checked += 1
+        skipped += redaction._CANDIDATE.search(text) is None
+    assert 0 < skipped < checked  # both ways were taken
 
 
 def test_redaction_reaches_into_json_values() -> None:

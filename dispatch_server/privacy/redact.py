@@ -27,8 +27,10 @@ _PLATE_SYLLABLES = (
 _PLATE = re.compile(rf"(?:[가-힣]{{2}}\s?)?(?<!\d)\d{{2,3}}\s?[{_PLATE_SYLLABLES}]\s?\d{{4}}(?!\d)")
 
 
-# Each of the three has a digit or an @: text with neither has nothing to blank.
-_CANDIDATE = re.compile(r"[\d@]")
+# What every match needs: an e-mail address an @, a plate six digits or more, a phone
+# number nine or more. Text with neither has nothing to blank, and most text (an address,
+# "3번 출구") has fewer digits: one cheap scan instead of three patterns.
+_CANDIDATE = re.compile(r"@|\d(?:\D*\d){5}")
 
 
 def redact(text: str) -> str:
