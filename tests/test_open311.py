@@ -581,6 +581,36 @@ async def test_status_follows_the_case_and_a_duplicate_its_original(
     assert first["service_request_id"] not in [r["service_request_id"] for r in opened.json()]
 
 
+async def test_a_referred_request_names_where_it_went_and_others_do_not(
+    client: httpx.AsyncClient, api_key: str, lamp_inspector: int,  # noqa: F811
+) -> None:  # fmt: skip
+    at = {"lat": str(spread_point()["lat"]), "long": str(spread_point()["lon"])}
+    lamp = {
+        "service_code": "street_lamp",
+        "attribute[problem]": "off",
+        "attribute[vehicle_type]": None,
+    }
+    first = await posted(client, api_key, **lamp, **at)
+    again = await posted(client, api_key, **lamp, description="아직 꺼져 있어요", **at)
+    other = await posted(client, api_key, **lamp)
+    case = (await client.get(f"/api/v1/complaints/{first['service_request_id']}")).json()
+    version = case["version"]
+    for step in (
+        {"to": "assigned", "inspector_id": lamp_inspector}, {"to": "accepted"},
+        {"to": "on_site"},
+        {"to": "referred", "result_code": "referred_to_agency", "referred_to": "한국전력공사"},
+    ):  # fmt: skip
+        response = await move(client, case["id"], version=version, **step)
+        assert response.status_code == 200, response.text
+        version = response.json()["version"]
+    page = await client.get(f"{BASE}/requests.json", params={"service_code": "street_lamp"})
+    notes = {r["service_request_id"]: r["status_notes"] for r in page.json()}
+    # The duplicate reads as its original does: the agency it was passed to.
+    for ticket in (first["service_request_id"], again["service_request_id"]):
+        assert "이관 기관: 한국전력공사" in notes[ticket], notes[ticket]
+    assert "이관" not in notes[other["service_request_id"]]
+
+
 async def test_the_list_filters_pages_and_extensions(
     client: httpx.AsyncClient, clock: FrozenClock, api_key: str
 ) -> None:

@@ -300,9 +300,10 @@ SELECT c.ticket, coalesce(o.status, c.status) AS status, c.category_code,
        t.name AS team, o.ticket AS original_ticket,
        CASE :note_language WHEN 'ko' THEN r.name_ko ELSE r.name_en END AS result_name,
        {expected} AS expected,
-       (SELECT e.payload ->> 'referred_to' FROM complaint_event e
-         WHERE e.complaint_id = {subject} AND e.type = 'referred'
-         ORDER BY e.id DESC LIMIT 1) AS referred_to,
+       CASE coalesce(o.status, c.status) WHEN 'referred' THEN
+           (SELECT e.payload ->> 'referred_to' FROM complaint_event e
+             WHERE e.complaint_id = {subject} AND e.type = 'referred'
+             ORDER BY e.id DESC LIMIT 1) END AS referred_to,
        (SELECT ARRAY[e.payload #>> '{{open311,media_url}}', e.payload #>> '{{open311,address_id}}']
           FROM complaint_event e
          WHERE e.complaint_id = c.id AND e.type = 'received' ORDER BY e.id LIMIT 1) AS own,
