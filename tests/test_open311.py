@@ -484,6 +484,29 @@ async def test_bad_posts_are_a_400_in_the_spec_format_and_store_nothing(
     assert await count_complaints(db) == before
 
 
+def multipart(fields: dict[str, str | bytes]) -> bytes:
+    """A multipart/form-data body (boundary B0undary) of these fields, bytes sent as they are."""
+    body = b""
+    for name, value in fields.items():
+        data = value if isinstance(value, bytes) else value.encode()
+        body += (b"--B0undary\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+                 % (name.encode(), data))  # fmt: skip
+    return body + b"--B0undary--\r\n"
+
+
+async def test_a_multipart_post_keeps_its_text_as_sent(
+    client: httpx.AsyncClient, db: AsyncConnection, api_key: str
+) -> None:
+    text_ = "소화전 앞 café ①"
+    response = await post(
+        client, content=multipart({**form(api_key), "description": text_}),
+        headers={"Content-Type": "multipart/form-data; boundary=B0undary"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    row = await stored(db, response.json()[0]["service_request_id"])
+    assert row.description == text_
+
+
 async def test_malformed_bodies_are_refused_in_the_spec_format(
     client: httpx.AsyncClient, db: AsyncConnection, api_key: str
 ) -> None:
@@ -504,6 +527,12 @@ async def test_malformed_bodies_are_refused_in_the_spec_format(
             "Content-Type": "application/x-www-form-urlencoded"}}, 413, "larger"),
         ({"data": form(api_key), "files": [("photo", ("p.jpg", jpeg(), "image/jpeg"))]}, 400,
          "`media`"),
+        # A field that is not UTF-8 in a multipart body: refused, not stored as Latin-1.
+        ({"content": multipart({**form(api_key), "description": "소화전 앞".encode("cp949")}),
+          "headers": {"Content-Type": "multipart/form-data; boundary=B0undary"}}, 400,
+         "'description' is not valid utf-8"),
+        ({"content": b"--B0undary\r\nContent-Disposition: form-data\r\n\r\nx\r\n--B0undary--",
+          "headers": {"Content-Type": "multipart/form-data; boundary=B0undary"}}, 400, "name"),
         ({"data": form(api_key), "files": [("media", ("p.gif", b"GIF89a....", "image/gif"))]},
          422, "p.gif"),
     ]  # fmt: skip

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch_server import ratelimit
@@ -180,21 +181,47 @@ async def service_definition(
 _FORM = "application/x-www-form-urlencoded"
 
 
+class _StrictMultiPart(MultiPartParser):
+    """Starlette's multipart parser, except that a field whose bytes are not in the body's
+    charset (UTF-8 unless the Content-Type names another) is refused: Starlette would read
+    it as Latin-1 and the request would be stored garbled."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                bytes(part.data).decode(self._charset)
+            except UnicodeDecodeError:
+                raise MultiPartException(
+                    f"the field {part.field_name[:50]!r} is not valid {self._charset}: send "
+                    "UTF-8 text"
+                ) from None
+        super().on_part_end()
+
+
 async def _body(request: Request) -> tuple[list[tuple[str, str]], list[tuple[str, bytes]]]:
     """The body's parameters and files (form, multipart or JSON; none is fine too)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
         pairs: list[tuple[str, str]] = []
         files: list[tuple[str, bytes]] = []
-        # The context closes the parser's temporary files, whatever happens.
-        async with request.form(max_files=2, max_fields=MAX_PAIRS) as form:
-            for name, value in form.multi_items():
+        parser = _StrictMultiPart(
+            request.headers, request.stream(), max_files=2, max_fields=MAX_PAIRS
+        )
+        try:
+            parsed = await parser.parse()  # closes its temporary files when it fails
+        except MultiPartException as exc:
+            raise refuse(exc.message) from None
+        try:
+            for name, value in parsed.multi_items():
                 if not isinstance(value, UploadFile):
                     pairs.append((name, value))
                 elif name != "media":
                     raise refuse(f"{name[:50]!r}: the only file this endpoint takes is `media`")
                 else:
                     files.append((value.filename or "media", await value.read()))
+        finally:
+            await parsed.close()  # the parser's temporary files, whatever happens
         return pairs, files
     raw = await request.body()
     if not raw.strip():
