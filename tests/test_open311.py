@@ -24,9 +24,10 @@ from dispatch_server.clock import FrozenClock
 from dispatch_server.config import get_settings
 from dispatch_server.open311 import keys, service
 from dispatch_server.open311.formats import ITEM_OF, iso_time, iso_time_sql
+from dispatch_server.open311.params import Params
 from tests.conftest import count_complaints
 from tests.factories import GANGNAM, spread_point
-from tests.test_dispatch import move
+from tests.test_dispatch import make_team, move
 from tests.test_notifications import lamp_inspector  # noqa: F401 (a fixture)
 from tests.test_photos import jpeg
 
@@ -909,3 +910,75 @@ async def test_times_written_by_the_database_read_as_python_writes_them(
     assert list(written) == [iso_time(m, ZoneInfo(zone)) for m in moments]
     nothing = await db.execute(text(f"SELECT {iso_time_sql('NULL::timestamptz')}"), {"zone": zone})
     assert nothing.scalar() is None
+
+
+async def test_pages_written_by_the_database_read_as_python_writes_them(
+    client: httpx.AsyncClient, db: AsyncConnection, clock: FrozenClock, api_key: str
+) -> None:
+    # JSON pages come from service.find_json (PostgreSQL writes each request); XML, one
+    # request and extended pages from _document. Every field of every kind of request,
+    # in the three kinds of reader, must read the same both ways.
+    descriptions = [
+        "소화전 앞 승용차",  # nothing to blank
+        f"{NAME[1]}{NAME[0]}입니다, 010-9876-5432 로 연락 주세요",  # the name, a phone
+        "메일 kim@example.com, 차량 12가3456",  # an e-mail address and a plate
+        "전화 ０１０１２３４５６７８",  # full-width digits: Python's patterns only
+        'quote " backslash \\ tab \t new\nline',  # JSON's escapes
+        "民願 臺灣 3번 출구",  # letters other than Hangul: redacted in Python
+    ]
+    tickets = []
+    for i, description in enumerate(descriptions):
+        clock.advance(timedelta(minutes=1))
+        extra = {"media_url": "https://example.com/p.jpg"} if i % 2 else {}
+        answer = await posted(
+            client, api_key, description=description, first_name=NAME[0], last_name=NAME[1],
+            **extra,
+        )  # fmt: skip
+        tickets.append(answer["service_request_id"])
+    at = spread_point()
+    twin = {"lat": str(at["lat"]), "long": str(at["lon"])}
+    tickets.append((await posted(client, api_key, **twin))["service_request_id"])
+    tickets.append((await posted(client, api_key, **twin))["service_request_id"])  # merged
+    edits = [
+        "UPDATE complaint SET status = 'referred', result_code = 'referred_to_agency'"
+        " WHERE ticket = :t0",
+        "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"
+        " SELECT id, 'referred', 'test', now(), '{\"referred_to\": \"한국전력공사\"}'"
+        " FROM complaint WHERE ticket = :t0",
+        "UPDATE complaint SET status = 'resolved', result_code = 'ticket_issued'"
+        " WHERE ticket = :t1",
+        "UPDATE complaint SET team_id = NULL, address = NULL WHERE ticket = :t2",
+        "UPDATE complaint SET team_id = :team WHERE ticket IN (:t1, :t5)",
+        "UPDATE complaint SET status = 'cancelled' WHERE ticket = :t3",
+        "UPDATE complaint SET reporter_name = '김' WHERE ticket = :t4",
+        f"UPDATE complaint SET address = '{NAME[1]}{NAME[0]} 씨 집 앞 02-123-4567'"
+        " WHERE ticket = :t5",
+    ]
+    team = await make_team(db, "11110")
+    for edit in edits:
+        await db.execute(text(edit), {"team": team} | {f"t{i}": t for i, t in enumerate(tickets)})
+    zone = ZoneInfo("Asia/Seoul")
+    for language in ("ko", "en", "ja"):
+        for params in ([("page_size", "100")], [("page_size", "3"), ("page", "2")]):
+            query = service.read_query(Params(params), zone=zone, now=clock.now())
+            python = await service.find(db, query, language=language, zone=zone)
+            body, total = await service.find_json(db, query, language=language, zone=zone)
+            written = json.loads(body)
+            assert total == python.total
+            assert [list(d) for d in written] == [list(d) for d in python.documents]
+            assert written == python.documents, language
+    # And what the public reads of them, through the API.
+    page = (await client.get(f"{BASE}/requests.json")).json()
+    by_ticket = {d["service_request_id"]: d for d in page}
+    assert "010-9876-5432" not in by_ticket[tickets[1]]["description"]
+    assert NAME[1] + NAME[0] not in by_ticket[tickets[1]]["description"]
+    assert "０１０" not in by_ticket[tickets[3]]["description"]
+    assert by_ticket[tickets[4]]["description"] == descriptions[4]
+    assert by_ticket[tickets[0]]["status_notes"].endswith("이관 기관: 한국전력공사")
+    assert by_ticket[tickets[2]]["agency_responsible"].endswith("청")
+    assert by_ticket[tickets[1]]["agency_responsible"].startswith("종로구 ")
+    assert by_ticket[tickets[2]]["address"] is None
+    assert (
+        by_ticket[tickets[7]]["service_notice"]
+        and tickets[6] in by_ticket[tickets[7]]["service_notice"]
+    )

@@ -270,10 +270,10 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
 
 
 def _page_headers(
-    request: Request, ctx: AppContext, found: service.Found, query: service.RequestQuery
+    request: Request, ctx: AppContext, total: int, query: service.RequestQuery
 ) -> dict[str, str]:
     headers = {
-        "X-Total-Count": str(found.total),
+        "X-Total-Count": str(total),
         "X-Page": str(query.page),
         "X-Page-Size": str(query.page_size),
         "Vary": "Accept-Language",
@@ -286,9 +286,9 @@ def _page_headers(
         return f"{ctx.settings.public_url}{request.url.path}?{query}"
 
     links = []
-    if query.page * query.page_size < found.total:
+    if query.page * query.page_size < total:
         links.append(f'<{page(query.page + 1)}>; rel="next"')
-    if query.page > 1 and (query.page - 2) * query.page_size < found.total:
+    if query.page > 1 and (query.page - 2) * query.page_size < total:
         links.append(f'<{page(query.page - 1)}>; rel="prev"')
     if links:
         headers["Link"] = ", ".join(links)
@@ -308,9 +308,17 @@ async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response
     language = _language(request, params)
     params.finish()
     async with ctx.autocommit() as connection:
-        found = await service.find(connection, query, language=language, zone=_zone(ctx))
-    headers = _page_headers(request, ctx, found, query)
-    return render(form, "service_requests", found.documents, headers=headers)
+        if form is Format.JSON and not query.extensions:
+            # The common page, written by the database (see service.find_json).
+            body, total = await service.find_json(
+                connection, query, language=language, zone=_zone(ctx)
+            )
+            page = Response(body, media_type=MEDIA_TYPES[form])
+        else:
+            found = await service.find(connection, query, language=language, zone=_zone(ctx))
+            page, total = render(form, "service_requests", found.documents), found.total
+    page.headers.update(_page_headers(request, ctx, total, query))
+    return page
 
 
 async def _one(request: Request, ctx: AppContext, service_request_id: str, fmt: str) -> Response:

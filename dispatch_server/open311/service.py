@@ -11,6 +11,8 @@ e-mail addresses, number plates) before they leave.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +29,7 @@ from dispatch_server.errors import NotFound
 from dispatch_server.open311 import texts
 from dispatch_server.open311.formats import iso_time, iso_time_sql
 from dispatch_server.open311.params import Params, refuse
-from dispatch_server.privacy.redact import redact_case_text
+from dispatch_server.privacy.redact import MARK, redact, redact_case_text
 from dispatch_server.public.service import STAGE_OF, public_steps
 from geo.districts import degrees_per_metre
 
@@ -307,7 +310,7 @@ SELECT c.ticket, coalesce(o.status, c.status) AS status, c.category_code,
        (SELECT ARRAY[e.payload #>> '{{open311,media_url}}', e.payload #>> '{{open311,address_id}}']
           FROM complaint_event e
          WHERE e.complaint_id = c.id AND e.type = 'received' ORDER BY e.id LIMIT 1) AS own,
-       page.total
+       page.total, page.created_at AS sort_at, page.id AS sort_id
        {extended}
 FROM page
 JOIN complaint c ON c.id = page.id
@@ -348,17 +351,23 @@ _FILTERS = {
 _PUBLIC_TYPES = [str(s) for s in Status]
 
 
+def _one_line(sql: str) -> str:
+    """The statement without its line breaks and indentation (there are no comments in
+    these, nor line breaks in their literals): under 4,096 characters, psycopg keeps a
+    statement's parsed form instead of parsing it again for every execution."""
+    return re.sub(r"\n\s*", " ", sql).strip()
+
+
 @lru_cache(maxsize=256)
 def _statement(filters: frozenset[str], *, extended: bool, paged: bool) -> TextClause:
     where = " AND ".join(_FILTERS[name] for name in sorted(filters)) or "true"
-    return text(
-        _READ.format(
-            subject=_SUBJECT, where=where, extended=_EXTENDED if extended else "",
-            created=iso_time_sql("c.created_at"), updated=iso_time_sql("c.updated_at"),
-            expected=iso_time_sql("resolve.due_at"),
-            limit="LIMIT :limit OFFSET :offset" if paged else "",
-        )
+    sql = _READ.format(
+        subject=_SUBJECT, where=where, extended=_EXTENDED if extended else "",
+        created=iso_time_sql("c.created_at"), updated=iso_time_sql("c.updated_at"),
+        expected=iso_time_sql("resolve.due_at"),
+        limit="LIMIT :limit OFFSET :offset" if paged else "",
     )  # fmt: skip
+    return text(_one_line(sql))
 
 
 @lru_cache(maxsize=64)
@@ -494,7 +503,7 @@ def _document(row: Any, *, language: str, zone: ZoneInfo, extended: bool) -> dic
     (
         ticket, status, service_code, service_name, description, reporter_name, address, lat,
         lon, requested, updated, district_name, team, original, result_name, expected,
-        referred_to, own, _total, *more,
+        referred_to, own, _total, _sort_at, _sort_id, *more,
     ) = row  # fmt: skip
     stage = STAGE_OF[status]
     open_or_closed = "open" if status in _OPEN else "closed"
@@ -552,15 +561,28 @@ class Found:
     total: int
 
 
-async def find(
-    connection: AsyncConnection, query: RequestQuery, *, language: str, zone: ZoneInfo
-) -> Found:
-    """The requests the query matches, newest first, one page."""
+async def _check_codes(connection: AsyncConnection, query: RequestQuery) -> None:
     if "codes" in query.filters:
         known = set((await connection.execute(_ACTIVE_CODES)).scalars())
         unknown = [code for code in query.values["codes"] if code not in known]
         if unknown:
             raise refuse(f"service_code: no service has the code {unknown[0][:50]!r}")
+
+
+async def _total(connection: AsyncConnection, query: RequestQuery, rows: list[Any]) -> int:
+    """Every match counted: by the page's rows, or (a page past the end) by a query."""
+    if rows:
+        return int(rows[0].total)
+    if query.page > 1:
+        return int((await connection.execute(_count(query.filters), query.values)).scalar_one())
+    return 0
+
+
+async def find(
+    connection: AsyncConnection, query: RequestQuery, *, language: str, zone: ZoneInfo
+) -> Found:
+    """The requests the query matches, newest first, one page."""
+    await _check_codes(connection, query)
     statement = _statement(query.filters, extended=query.extensions, paged=True)
     values = dict(
         query.values, limit=query.page_size, offset=(query.page - 1) * query.page_size,
@@ -569,16 +591,104 @@ async def find(
     if query.extensions:
         values["public_types"] = _PUBLIC_TYPES
     rows = (await connection.execute(statement, values)).all()
-    if rows:
-        total = int(rows[0].total)
-    elif query.page > 1:
-        total = int((await connection.execute(_count(query.filters), query.values)).scalar_one())
-    else:
-        total = 0
+    total = await _total(connection, query, rows)
     documents = [
         _document(row, language=language, zone=zone, extended=query.extensions) for row in rows
     ]
     return Found(documents, total)
+
+
+# The page as JSON written by PostgreSQL, a request a row (what `_document` writes, in its
+# order: tests hold the two together). Rows whose text may hold contact data (an @, six
+# digits, or letters other than ASCII and Hangul, where `redact`'s patterns might find
+# what SQL's would not) come with their texts, for Python to redact.
+_AS_JSON = """
+SELECT json_build_object(
+    'service_request_id', r.ticket,
+    'status', CASE WHEN r.status = ANY(:open_statuses) THEN 'open' ELSE 'closed' END,
+    'status_notes', concat_ws(' ',
+        CAST(:notes AS jsonb) ->> (CAST(:stages AS jsonb) ->> r.status),
+        replace(:result_words, '{{}}', nullif(r.result_name, '')),
+        CASE WHEN r.status = 'referred'
+             THEN replace(:referred_words, '{{}}', nullif(r.referred_to, '')) END),
+    'service_name', r.service_name,
+    'service_code', r.category_code,
+    'description', r.named_description,
+    'agency_responsible', CASE WHEN r.team <> '' THEN r.district_name || ' ' || r.team
+                               ELSE replace(:office_words, '{{}}', r.district_name) END,
+    'service_notice', CASE WHEN r.original_ticket <> ''
+                           THEN replace(:merged_words, '{{}}', r.original_ticket) END,
+    'requested_datetime', r.requested,
+    'updated_datetime', r.updated,
+    'expected_datetime', CASE WHEN r.status = ANY(:open_statuses) THEN r.expected END,
+    'address', r.named_address,
+    'address_id', r.own[2],
+    'zipcode', NULL,
+    'lat', r.lat,
+    'long', r.lon,
+    'media_url', r.own[1])::text AS document,
+    r.total,
+    CASE WHEN r.named_description ~ :may_hold OR r.named_address ~ :may_hold
+         THEN ARRAY[r.named_description, r.named_address] END AS texts
+FROM (
+    SELECT p.*,
+           CASE WHEN char_length(p.reporter_name) >= 2
+                THEN replace(p.description, p.reporter_name, :mark) ELSE p.description END
+               AS named_description,
+           CASE WHEN char_length(p.reporter_name) >= 2
+                THEN replace(p.address, p.reporter_name, :mark) ELSE p.address END
+               AS named_address
+    FROM ({page}) p
+) r
+ORDER BY r.sort_at DESC, r.sort_id DESC
+"""
+# SQL's test for text `redact` may blank: its own prefilter (an @ or six digits) where the
+# text is ASCII and Hangul (there Python's \d is [0-9]), and any text with other letters.
+_MAY_HOLD = "@|[0-9]([^0-9]*[0-9]){5}|[^ -~\t\n\r가-힣]"
+
+
+@lru_cache(maxsize=256)
+def _json_statement(filters: frozenset[str]) -> TextClause:
+    page = str(_statement(filters, extended=False, paged=True))
+    return text(_one_line(_AS_JSON.format(page=page)))
+
+
+@lru_cache(maxsize=16)
+def _json_values(language: str) -> dict[str, Any]:
+    said = texts.sentences(language)
+    return {
+        "open_statuses": sorted(_OPEN), "mark": MARK, "may_hold": _MAY_HOLD,
+        "notes": json.dumps(said["notes"]),
+        "stages": json.dumps({str(s): str(STAGE_OF[s]) for s in Status}),
+        "result_words": said["result"], "referred_words": said["referred_to"],
+        "office_words": said["office"], "merged_words": said["merged"],
+    }  # fmt: skip
+
+
+async def find_json(
+    connection: AsyncConnection, query: RequestQuery, *, language: str, zone: ZoneInfo
+) -> tuple[bytes, int]:
+    """`find` without extensions, as the JSON body of the page (and the count of all that
+    match): PostgreSQL writes the documents, Python only redacts the texts that need it."""
+    assert not query.extensions, "extended attributes are find's"
+    await _check_codes(connection, query)
+    values = dict(
+        query.values, limit=query.page_size, offset=(query.page - 1) * query.page_size,
+        language=language, note_language=texts.note_language(language), zone=zone.key,
+        **_json_values(language),
+    )  # fmt: skip
+    rows = (await connection.execute(_json_statement(query.filters), values)).all()
+    parts = []
+    for document, _matches, found in rows:
+        if found is None:
+            parts.append(document.encode())
+            continue
+        written = orjson.loads(document)
+        description, address = found
+        written["description"] = redact(description)
+        written["address"] = None if address is None else redact(address)
+        parts.append(orjson.dumps(written))
+    return b"[" + b",".join(parts) + b"]", await _total(connection, query, rows)
 
 
 async def one(
