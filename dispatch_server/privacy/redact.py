@@ -14,9 +14,13 @@ from typing import Any
 MARK = "[삭제됨]"
 
 # A phone number: an optional country code, then 9 to 11 digits written in two to four
-# groups (010-1234-5678, 02 123 4567, +82 10-1234-5678, 01012345678).
+# groups (010-1234-5678, 02 123 4567, +82 10-1234-5678, 01012345678), the groups apart by
+# a space, a dot or a dash (ASCII, Unicode's dashes, or the full-width ones a Korean
+# keyboard's full-width mode types: ０１０－１２３４－５６７８).
+_SEP = r"[\s.\-\u2010-\u2015\u2212\uff0d\uff0e]"
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-]?)\d{3,4}[\s.-]?\d{4}(?!\d)"
+    rf"(?<![\w+＋])(?:[+＋]\d{{1,3}}{_SEP}?)?(?:[(（]\d{{2,4}}[)）]{_SEP}?|\d{{2,4}}{_SEP}?)"
+    rf"\d{{3,4}}{_SEP}?\d{{4}}(?!\d)"
 )
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
 # A Korean number plate: an optional region (서울), two or three digits, one of the
