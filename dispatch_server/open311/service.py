@@ -29,7 +29,7 @@ from dispatch_server.errors import NotFound
 from dispatch_server.open311 import texts
 from dispatch_server.open311.formats import iso_time, iso_time_sql
 from dispatch_server.open311.params import Params, refuse
-from dispatch_server.privacy.redact import MARK, redact, redact_case_text
+from dispatch_server.privacy.redact import MARK, MAY_HOLD_SQL, redact, redact_case_text
 from dispatch_server.public.service import STAGE_OF, public_steps
 from geo.districts import degrees_per_metre
 
@@ -607,7 +607,7 @@ SELECT json_build_object(
     'service_request_id', r.ticket,
     'status', CASE WHEN r.status = ANY(:open_statuses) THEN 'open' ELSE 'closed' END,
     'status_notes', concat_ws(' ',
-        CAST(:notes AS jsonb) ->> (CAST(:stages AS jsonb) ->> r.status),
+        CAST(:notes AS jsonb) ->> r.status,
         replace(:result_words, '{{}}', nullif(r.result_name, '')),
         CASE WHEN r.status = 'referred'
              THEN replace(:referred_words, '{{}}', nullif(r.referred_to, '')) END),
@@ -642,9 +642,6 @@ FROM (
 ) r
 ORDER BY r.sort_at DESC, r.sort_id DESC
 """
-# SQL's test for text `redact` may blank: its own prefilter (an @ or six digits) where the
-# text is ASCII and Hangul (there Python's \d is [0-9]), and any text with other letters.
-_MAY_HOLD = "@|[0-9]([^0-9]*[0-9]){5}|[^ -~\t\n\r가-힣]"
 
 
 @lru_cache(maxsize=256)
@@ -655,11 +652,12 @@ def _json_statement(filters: frozenset[str]) -> TextClause:
 
 @lru_cache(maxsize=16)
 def _json_values(language: str) -> dict[str, Any]:
-    said = texts.sentences(language)
+    said = texts.templates(language)
+    # Each status's note as status_notes writes it (the result and the agency added in SQL).
+    notes = {str(s): texts.status_notes(STAGE_OF[s], language) for s in Status}
     return {
-        "open_statuses": sorted(_OPEN), "mark": MARK, "may_hold": _MAY_HOLD,
-        "notes": json.dumps(said["notes"]),
-        "stages": json.dumps({str(s): str(STAGE_OF[s]) for s in Status}),
+        "open_statuses": sorted(_OPEN), "mark": MARK, "may_hold": MAY_HOLD_SQL,
+        "notes": json.dumps(notes),
         "result_words": said["result"], "referred_words": said["referred_to"],
         "office_words": said["office"], "merged_words": said["merged"],
     }  # fmt: skip

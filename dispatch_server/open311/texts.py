@@ -114,15 +114,11 @@ def agency(district: str, team: str | None, language: str) -> str:
     return _WORDS[note_language(language)]["office"].format(district)
 
 
-def sentences(language: str) -> dict[str, Any]:
-    """What `status_notes`, `agency` and `merged_notice` put together, for a reader of
-    `language`, for SQL that writes a page (service.find_json): the note of each stage and
-    the templates, each with one `{}` where its value goes."""
-    lang = note_language(language)
-    words = _WORDS[lang]
+def templates(language: str) -> dict[str, str]:
+    """The sentences `status_notes`, `agency` and `merged_notice` fill in, for a reader of
+    `language` (for SQL that writes a page: service.find_json), each with one `{}` where
+    its value goes."""
+    words = _WORDS[note_language(language)]
     for template in words.values():
         assert template.count("{") == template.count("}") == template.count("{}") == 1
-    return {
-        "notes": {str(stage): note for stage, note in _NOTES[lang].items()},
-        **{name: words[name] for name in ("result", "referred_to", "merged", "office")},
-    }
+    return {name: words[name] for name in ("result", "referred_to", "merged", "office")}

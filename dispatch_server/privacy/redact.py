@@ -35,6 +35,11 @@ _PLATE = re.compile(rf"(?:[가-힣]{{2}}\s?)?(?<!\d)\d{{2,3}}\s?[{_PLATE_SYLLABL
 # number nine or more. Text with neither has nothing to blank, and most text (an address,
 # "3번 출구") has fewer digits: one cheap scan instead of three patterns.
 _CANDIDATE = re.compile(r"@|\d(?:\D*\d){5}")
+# The same test for PostgreSQL's regular expressions (Open311 pages written in SQL send
+# only the texts it matches through `redact`): _CANDIDATE where the text is ASCII and
+# Hangul (there Python's \d is [0-9]), and any text with other characters (full-width
+# digits, other scripts), which SQL cannot judge as Python would.
+MAY_HOLD_SQL = "@|[0-9]([^0-9]*[0-9]){5}|[^ -~\t\n\r가-힣]"
 
 
 def redact(text: str) -> str:
