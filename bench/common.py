@@ -98,6 +98,18 @@ def preload_complaints(
     )
 
 
+def start_history_clocks(connection: Connection) -> int:
+    """Every stored complaint's "received" entry (the timeline's trigger starts its SLA
+    clocks), then `settle_history`: how many clocks it settled."""
+    connection.execute(
+        text(
+            "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"
+            " SELECT id, 'received', 'bench', created_at, '{}' FROM complaint"
+        )
+    )
+    return settle_history(connection)
+
+
 def settle_history(connection: Connection) -> int:
     """The SLA steps of the preloaded history, taken already: every clock whose last step
     is past is left at the top level (nothing due then: `next_step_at` follows the level),

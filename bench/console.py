@@ -29,7 +29,7 @@ from common import (
     fresh_database,
     machine,
     preload_complaints,
-    settle_history,
+    start_history_clocks,
     start_server,
     stop_server,
     write_doc,
@@ -50,12 +50,7 @@ def prepare(url: str, cases: int) -> int:
     with engine.begin() as connection:
         if cases:
             preload_complaints(connection, count=cases, days=1, closed_every=0)
-            # Their "received" entries: the timeline's trigger starts their clocks.
-            connection.execute(text(
-                "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"
-                " SELECT id, 'received', 'bench', created_at, '{}' FROM complaint"
-            ))  # fmt: skip
-        settle_history(connection)
+        start_history_clocks(connection)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM (ANALYZE) complaint, complaint_event, sla_timer"))
         still_open = "status NOT IN ('closed', 'cancelled', 'duplicate')"

@@ -41,8 +41,8 @@ from common import (
     machine,
     preload_complaints,
     run_wrk,
-    settle_history,
     sign_in,
+    start_history_clocks,
     start_server,
     stop_server,
     write_doc,
@@ -69,13 +69,7 @@ def prepare_database(url: str, stored: int) -> None:
     engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as connection:
         preload_complaints(connection, count=stored, days=30, closed_every=4)
-        connection.execute(
-            text(
-                "INSERT INTO complaint_event (complaint_id, type, actor, at, payload)"
-                " SELECT id, 'received', 'bench', created_at, '{}' FROM complaint"
-            )
-        )
-        settle_history(connection)
+        start_history_clocks(connection)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM (ANALYZE) complaint, complaint_event, sla_timer"))
     engine.dispose()
