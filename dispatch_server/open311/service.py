@@ -578,16 +578,21 @@ async def _total(connection: AsyncConnection, query: RequestQuery, rows: list[An
     return 0
 
 
+def _page_values(query: RequestQuery, *, language: str, zone: ZoneInfo) -> dict[str, Any]:
+    """The page statement's parameters: the query's, its page, the reader's language."""
+    return dict(
+        query.values, limit=query.page_size, offset=(query.page - 1) * query.page_size,
+        language=language, note_language=texts.note_language(language), zone=zone.key,
+    )  # fmt: skip
+
+
 async def find(
     connection: AsyncConnection, query: RequestQuery, *, language: str, zone: ZoneInfo
 ) -> Found:
     """The requests the query matches, newest first, one page."""
     await _check_codes(connection, query)
     statement = _statement(query.filters, extended=query.extensions, paged=True)
-    values = dict(
-        query.values, limit=query.page_size, offset=(query.page - 1) * query.page_size,
-        language=language, note_language=texts.note_language(language), zone=zone.key,
-    )  # fmt: skip
+    values = _page_values(query, language=language, zone=zone)
     if query.extensions:
         values["public_types"] = _PUBLIC_TYPES
     rows = (await connection.execute(statement, values)).all()
@@ -670,11 +675,7 @@ async def find_json(
     match): PostgreSQL writes the documents, Python only redacts the texts that need it."""
     assert not query.extensions, "extended attributes are find's"
     await _check_codes(connection, query)
-    values = dict(
-        query.values, limit=query.page_size, offset=(query.page - 1) * query.page_size,
-        language=language, note_language=texts.note_language(language), zone=zone.key,
-        **_json_values(language),
-    )  # fmt: skip
+    values = _page_values(query, language=language, zone=zone) | _json_values(language)
     rows = (await connection.execute(_json_statement(query.filters), values)).all()
     parts = []
     for document, _matches, found in rows:
