@@ -959,7 +959,9 @@ async def test_pages_written_by_the_database_read_as_python_writes_them(
         await db.execute(text(edit), {"team": team} | {f"t{i}": t for i, t in enumerate(tickets)})
     zone = ZoneInfo("Asia/Seoul")
     for language in ("ko", "en", "ja"):
-        for params in ([("page_size", "100")], [("page_size", "3"), ("page", "2")]):
+        pages = ([("page_size", "100")], [("page_size", "3"), ("page", "2")],
+                 [("page_size", "3"), ("page", "9")])  # fmt: skip
+        for params in pages:  # all, a page, a page past the end
             query = service.read_query(Params(params), zone=zone, now=clock.now())
             python = await service.find(db, query, language=language, zone=zone)
             body, total = await service.find_json(db, query, language=language, zone=zone)

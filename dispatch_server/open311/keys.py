@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server import ratelimit
+from dispatch_server.db import DriverStatement, driver_rows
 from dispatch_server.errors import Conflict, Forbidden, Invalid, NotFound
 from dispatch_server.open311.models import ApiClient
 from dispatch_server.text import clean_text
@@ -127,8 +128,9 @@ async def revoke(connection: AsyncConnection, *, name: str, now: datetime) -> Cl
 
 
 # The key's client and its request counted, in one statement (one round trip per request).
-_AUTHENTICATE = text(
-    """
+_AUTHENTICATE = DriverStatement(
+    text(
+        """
     WITH k AS (
         SELECT id, name, key_prefix, requests_per_minute, created_at, revoked_at
         FROM api_client WHERE key_hash = :digest AND revoked_at IS NULL
@@ -144,6 +146,7 @@ _AUTHENTICATE = text(
                AS previous
     FROM k
     """
+    )
 )
 
 
@@ -153,17 +156,14 @@ async def authenticate(connection: AsyncConnection, *, key: str | None, now: dat
     if not key or len(key) > MAX_KEY:
         raise InvalidApiKey("an api_key is required: ask the city for one")
     start = ratelimit.window_start(now)
-    row = (
-        await connection.execute(
-            _AUTHENTICATE,
-            {"digest": key_digest(key), "window": start, "previous": start - ratelimit.WINDOW},
-        )
-    ).first()
-    if row is None:
+    rows = await driver_rows(
+        connection, _AUTHENTICATE,
+        {"digest": key_digest(key), "window": start, "previous": start - ratelimit.WINDOW},
+    )  # fmt: skip
+    if not rows:
         raise InvalidApiKey("the api_key is not valid (unknown or revoked)")
-    client = Client(*row[:6])
+    *columns, current, previous = rows[0]
+    client = Client(*columns)
     elapsed = (now - start).total_seconds()
-    ratelimit.enforce(
-        ratelimit.judge(row.current, row.previous, elapsed, client.requests_per_minute)
-    )
+    ratelimit.enforce(ratelimit.judge(current, previous, elapsed, client.requests_per_minute))
     return client

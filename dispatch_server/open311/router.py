@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -87,21 +88,20 @@ def _jurisdiction(params: Params, ctx: AppContext) -> None:
         )  # fmt: skip
 
 
-async def _read(request: Request, ctx: AppContext) -> Params:
-    """A read's query, its jurisdiction checked and the read counted: against its api_key
-    when it carries one, else its address."""
+async def _read(request: Request, ctx: AppContext, connection: AsyncConnection) -> Params:
+    """A read's query, its jurisdiction checked and the read counted (on the connection the
+    read goes on to use): against its api_key when it carries one, else its address."""
     params = _query(request)
     _jurisdiction(params, ctx)
     key = params.text("api_key", max_length=keys.MAX_KEY)
     now = ctx.clock.now()
-    async with ctx.autocommit() as connection:
-        if key is not None:
-            await keys.authenticate(connection, key=key, now=now)
-        else:
-            await ratelimit.check(
-                connection, key=f"public:{ratelimit.client_address(request)}",
-                limit=ctx.settings.public_reads_per_minute, now=now,
-            )  # fmt: skip
+    if key is not None:
+        await keys.authenticate(connection, key=key, now=now)
+    else:
+        await ratelimit.check(
+            connection, key=f"public:{ratelimit.client_address(request)}",
+            limit=ctx.settings.public_reads_per_minute, now=now,
+        )  # fmt: skip
     return params
 
 
@@ -152,10 +152,10 @@ async def list_services(fmt: str, request: Request, ctx: ContextDep) -> Response
     """Every service: code, name (in the Accept-Language), description, group, keywords,
     and whether it has questions (`metadata`: see services/{code})."""
     form = parse_format(fmt)
-    params = await _read(request, ctx)
-    language = _language(request, params)
-    params.finish()
     async with ctx.autocommit() as connection:
+        params = await _read(request, ctx, connection)
+        language = _language(request, params)
+        params.finish()
         found = await service.services(connection, language=language)
     return render(form, "services", found, headers={"Vary": "Accept-Language"})
 
@@ -170,10 +170,10 @@ async def service_definition(
     for lists, the values (`key` to send, `name` to show)."""
     form = parse_format(fmt)
     _not_found_unless(service_code, _SERVICE_CODE, "service's code")
-    params = await _read(request, ctx)
-    language = _language(request, params)
-    params.finish()
     async with ctx.autocommit() as connection:
+        params = await _read(request, ctx, connection)
+        language = _language(request, params)
+        params.finish()
         found = await service.definition(connection, code=service_code, language=language)
     return render(form, "service_definition", found, headers={"Vary": "Accept-Language"})
 
@@ -303,20 +303,23 @@ async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response
     Extensions: `lat`/`long`/`radius`, `bbox`, `updated_after`/`updated_before`,
     `page`/`page_size` (X-Total-Count, Link), `extensions=true`."""
     form = parse_format(fmt)
-    params = await _read(request, ctx)
-    query = service.read_query(params, zone=_zone(ctx), now=ctx.clock.now())
-    language = _language(request, params)
-    params.finish()
     async with ctx.autocommit() as connection:
+        params = await _read(request, ctx, connection)
+        query = service.read_query(params, zone=_zone(ctx), now=ctx.clock.now())
+        language = _language(request, params)
+        params.finish()
+        found = None
         if form is Format.JSON and not query.extensions:
             # The common page, written by the database (see service.find_json).
             body, total = await service.find_json(
                 connection, query, language=language, zone=_zone(ctx)
             )
-            page = Response(body, media_type=MEDIA_TYPES[form])
         else:
             found = await service.find(connection, query, language=language, zone=_zone(ctx))
-            page, total = render(form, "service_requests", found.documents), found.total
+    if found is None:
+        page = Response(body, media_type=MEDIA_TYPES[form])
+    else:  # the connection given back first: writing XML takes a while
+        page, total = render(form, "service_requests", found.documents), found.total
     page.headers.update(_page_headers(request, ctx, total, query))
     return page
 
@@ -324,11 +327,11 @@ async def list_requests(fmt: str, request: Request, ctx: ContextDep) -> Response
 async def _one(request: Request, ctx: AppContext, service_request_id: str, fmt: str) -> Response:
     form = parse_format(fmt)
     _not_found_unless(service_request_id, _TICKET, "service request's id")
-    params = await _read(request, ctx)
-    extended = params.flag("extensions")
-    language = _language(request, params)
-    params.finish()
     async with ctx.autocommit() as connection:
+        params = await _read(request, ctx, connection)
+        extended = params.flag("extensions")
+        language = _language(request, params)
+        params.finish()
         found = await service.one(
             connection, ticket=service_request_id, language=language, zone=_zone(ctx),
             extended=extended,
@@ -363,10 +366,10 @@ async def get_token(token: str, fmt: str, request: Request, ctx: ContextDep) -> 
     """Every POST answers with its id at once and a token besides; the token finds the id."""
     form = parse_format(fmt)
     _not_found_unless(token, _TOKEN, "token")
-    params = await _read(request, ctx)
-    _language(request, params)  # taken, unused: a token's answer has no words
-    params.finish()
     async with ctx.autocommit() as connection:
+        params = await _read(request, ctx, connection)
+        _language(request, params)  # taken, unused: a token's answer has no words
+        params.finish()
         ticket = await service.by_token(connection, token=token)
     return render(form, "service_requests", [{"service_request_id": ticket, "token": token}])
 

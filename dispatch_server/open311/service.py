@@ -25,6 +25,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.complaints.constants import AWAITING_VISIT, Status
+from dispatch_server.db import DriverStatement, driver_rows
 from dispatch_server.errors import NotFound
 from dispatch_server.open311 import texts
 from dispatch_server.open311.formats import iso_time, iso_time_sql
@@ -281,14 +282,18 @@ def answers_note(found: list[Question], answers: dict[str, Any]) -> str | None:
 # -- requests --------------------------------------------------------------------------
 
 _SUBJECT = "coalesce(o.id, c.id)"
-# The page first (ids and the count of all matches, nothing else computed for rows off the
-# page), then what each of its requests shows.
-_READ = """
-WITH page AS (
-    SELECT c.id, c.created_at, count(*) OVER () AS total
+_MATCHES = """
     FROM complaint c
     LEFT JOIN complaint o ON o.id = c.duplicate_of AND c.status = 'duplicate'
     WHERE {where}
+"""
+# The page first (its ids, read from the index alone), then what each of its requests
+# shows; every match is counted apart (a count of index entries, where counting in the
+# page's query would first gather every match).
+_READ = """
+WITH page AS (
+    SELECT c.id, c.created_at
+    {matches}
     ORDER BY c.created_at DESC, c.id DESC
     {limit}
 )
@@ -307,10 +312,13 @@ SELECT c.ticket, coalesce(o.status, c.status) AS status, c.category_code,
            (SELECT e.payload ->> 'referred_to' FROM complaint_event e
              WHERE e.complaint_id = {subject} AND e.type = 'referred'
              ORDER BY e.id DESC LIMIT 1) END AS referred_to,
-       (SELECT ARRAY[e.payload #>> '{{open311,media_url}}', e.payload #>> '{{open311,address_id}}']
-          FROM complaint_event e
-         WHERE e.complaint_id = c.id AND e.type = 'received' ORDER BY e.id LIMIT 1) AS own,
-       page.total, page.created_at AS sort_at, page.id AS sort_id
+       CASE WHEN c.channel = 'open311' THEN
+           (SELECT ARRAY[e.payload #>> '{{open311,media_url}}',
+                         e.payload #>> '{{open311,address_id}}']
+              FROM complaint_event e
+             WHERE e.complaint_id = c.id AND e.type = 'received' ORDER BY e.at, e.id LIMIT 1)
+       END AS own,
+       (SELECT count(*) {matches}) AS total, page.created_at AS sort_at, page.id AS sort_id
        {extended}
 FROM page
 JOIN complaint c ON c.id = page.id
@@ -362,7 +370,8 @@ def _one_line(sql: str) -> str:
 def _statement(filters: frozenset[str], *, extended: bool, paged: bool) -> TextClause:
     where = " AND ".join(_FILTERS[name] for name in sorted(filters)) or "true"
     sql = _READ.format(
-        subject=_SUBJECT, where=where, extended=_EXTENDED if extended else "",
+        subject=_SUBJECT, matches=_MATCHES.format(where=where),
+        extended=_EXTENDED if extended else "",
         created=iso_time_sql("c.created_at"), updated=iso_time_sql("c.updated_at"),
         expected=iso_time_sql("resolve.due_at"),
         limit="LIMIT :limit OFFSET :offset" if paged else "",
@@ -373,11 +382,7 @@ def _statement(filters: frozenset[str], *, extended: bool, paged: bool) -> TextC
 @lru_cache(maxsize=64)
 def _count(filters: frozenset[str]) -> TextClause:
     where = " AND ".join(_FILTERS[name] for name in sorted(filters)) or "true"
-    return text(
-        "SELECT count(*) FROM complaint c "
-        "LEFT JOIN complaint o ON o.id = c.duplicate_of AND c.status = 'duplicate' "
-        f"WHERE {where}"
-    )
+    return text(_one_line("SELECT count(*) " + _MATCHES.format(where=where)))
 
 
 @dataclass
@@ -634,7 +639,8 @@ SELECT json_build_object(
     'media_url', r.own[1])::text AS document,
     r.total,
     CASE WHEN r.named_description ~ :may_hold OR r.named_address ~ :may_hold
-         THEN ARRAY[r.named_description, r.named_address] END AS texts
+         THEN ARRAY[r.named_description, r.named_address] END AS texts,
+    r.sort_at, r.sort_id
 FROM (
     SELECT p.*,
            CASE WHEN char_length(p.reporter_name) >= 2
@@ -645,14 +651,27 @@ FROM (
                AS named_address
     FROM ({page}) p
 ) r
-ORDER BY r.sort_at DESC, r.sort_id DESC
+"""
+# The whole page as one value (one row to send and to read, not a hundred): the documents
+# in order, joined by commas, where each one Python must redact is a chr(1) (which JSON
+# written by PostgreSQL never holds: it escapes control characters), those documents
+# and their texts beside, in the same order.
+_PAGE_AS_JSON = """
+SELECT string_agg(CASE WHEN j.texts IS NULL THEN j.document ELSE chr(1) END, ','
+                  ORDER BY j.sort_at DESC, j.sort_id DESC) AS body,
+       max(j.total) AS total,
+       array_agg(ARRAY[j.document, j.texts[1], j.texts[2]]
+                 ORDER BY j.sort_at DESC, j.sort_id DESC) FILTER (WHERE j.texts IS NOT NULL)
+           AS redact
+FROM ({rows}) j
 """
 
 
 @lru_cache(maxsize=256)
-def _json_statement(filters: frozenset[str]) -> TextClause:
+def _json_statement(filters: frozenset[str]) -> DriverStatement:
     page = str(_statement(filters, extended=False, paged=True))
-    return text(_one_line(_AS_JSON.format(page=page)))
+    rows = _AS_JSON.format(page=page)
+    return DriverStatement(text(_one_line(_PAGE_AS_JSON.format(rows=rows))))
 
 
 @lru_cache(maxsize=16)
@@ -676,18 +695,20 @@ async def find_json(
     assert not query.extensions, "extended attributes are find's"
     await _check_codes(connection, query)
     values = _page_values(query, language=language, zone=zone) | _json_values(language)
-    rows = (await connection.execute(_json_statement(query.filters), values)).all()
-    parts = []
-    for document, _matches, found in rows:
-        if found is None:
-            parts.append(document.encode())
-            continue
-        written = orjson.loads(document)
-        description, address = found
-        written["description"] = redact(description)
-        written["address"] = None if address is None else redact(address)
-        parts.append(orjson.dumps(written))
-    return b"[" + b",".join(parts) + b"]", await _total(connection, query, rows)
+    statement = _json_statement(query.filters)
+    [(body, total, to_redact)] = await driver_rows(connection, statement, values)
+    if body is None:  # no request on this page
+        return b"[]", await _total(connection, query, [])
+    if to_redact:
+        written = body.split("\x01")
+        parts = [written[0]]
+        for (document, description, address), after in zip(to_redact, written[1:], strict=True):
+            found = orjson.loads(document)
+            found["description"] = redact(description)
+            found["address"] = None if address is None else redact(address)
+            parts += [orjson.dumps(found).decode(), after]
+        body = "".join(parts)
+    return b"[" + body.encode() + b"]", int(total)
 
 
 async def one(
