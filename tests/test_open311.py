@@ -817,6 +817,34 @@ async def test_reads_without_a_key_are_limited_per_address(
         assert keyed.status_code == 200  # a key's reads count against the key
 
 
+async def test_a_keyed_json_page_is_counted_and_refused_as_the_key_says(
+    client: httpx.AsyncClient, db: AsyncConnection, clock: FrozenClock
+) -> None:
+    # The JSON page (written by the database) is answered only when the key's check lets
+    # it through, and every read is counted against the key.
+    made = await keys.create(db, name="small app", requests_per_minute=2, now=clock.now())
+    url = f"{BASE}/requests.json"
+    statuses = [(await client.get(url, params={"api_key": made.key})).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    hits = await db.execute(
+        text("SELECT sum(hits) FROM rate_limit_window WHERE key = :key"),
+        {"key": f"api_client:{made.client.id}"},
+    )
+    assert hits.scalar() == 3
+    other = await keys.create(db, name="other app", requests_per_minute=10, now=clock.now())
+    nope = {"api_key": other.key, "service_code": "no_such_service"}
+    unknown = await client.get(url, params=nope)
+    assert unknown.status_code == 400 and "no_such_service" in unknown.text
+    # A refused key is said first, before what else is wrong.
+    assert (await client.get(url, params={**nope, "api_key": "o311_wrong"})).status_code == 403
+    await keys.revoke(db, name="other app", now=clock.now())
+    revoked = await client.get(url, params={"api_key": other.key})
+    assert revoked.status_code == 403
+    assert revoked.json() == [
+        {"code": 403, "description": "the api_key is not valid (unknown or revoked)"}
+    ]
+
+
 def test_the_spec_schemas_are_the_shared_ones() -> None:
     assert Path(SCHEMA_DIR / "request.json").is_file()
     with pytest.raises(AssertionError):
