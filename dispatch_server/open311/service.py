@@ -366,11 +366,15 @@ def _one_line(sql: str) -> str:
     return re.sub(r"\n\s*", " ", sql).strip()
 
 
+def _matches(filters: frozenset[str]) -> str:
+    """The FROM and WHERE of the requests the filters match (the page's and the count's)."""
+    return _MATCHES.format(where=" AND ".join(_FILTERS[name] for name in sorted(filters)) or "true")
+
+
 @lru_cache(maxsize=256)
 def _statement(filters: frozenset[str], *, extended: bool, paged: bool) -> TextClause:
-    where = " AND ".join(_FILTERS[name] for name in sorted(filters)) or "true"
     sql = _READ.format(
-        subject=_SUBJECT, matches=_MATCHES.format(where=where),
+        subject=_SUBJECT, matches=_matches(filters),
         extended=_EXTENDED if extended else "",
         created=iso_time_sql("c.created_at"), updated=iso_time_sql("c.updated_at"),
         expected=iso_time_sql("resolve.due_at"),
@@ -381,8 +385,7 @@ def _statement(filters: frozenset[str], *, extended: bool, paged: bool) -> TextC
 
 @lru_cache(maxsize=64)
 def _count(filters: frozenset[str]) -> TextClause:
-    where = " AND ".join(_FILTERS[name] for name in sorted(filters)) or "true"
-    return text(_one_line("SELECT count(*) " + _MATCHES.format(where=where)))
+    return text(_one_line("SELECT count(*) " + _matches(filters)))
 
 
 @dataclass
