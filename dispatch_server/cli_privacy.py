@@ -1,4 +1,4 @@
-"""`dasan privacy ...` and `dasan open311 keys ...`: personal data and client keys."""
+"""`dasan privacy ...` and `dasan open311 ...`: personal data, client keys, the queue."""
 
 from __future__ import annotations
 
@@ -126,3 +126,25 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="the client application
 
     client = _run(lambda c: keys.revoke(c, name=name, now=SystemClock().now()))
     console.print(f"{client.name}: key {client.key_prefix}… revoked")
+
+
+@open311_app.command("queue")
+def open311_queue(
+    retry_failed: Annotated[
+        bool, typer.Option(help="put the posts refused for good back in the queue")
+    ] = False,
+) -> None:
+    """Posts queued for creation (answered with a token, made cases by the servers): how
+    many wait, since when, and the ones the intake refused for good, with the reason."""
+    from dispatch_server.open311 import queue
+
+    if retry_failed:
+        count = _run(queue.retry_failed)
+        console.print(f"{count} failed posts queued again (the servers make them cases)")
+    counts = _run(queue.counts)
+    oldest = counts.oldest_waiting
+    since = f", the oldest received {oldest.isoformat(timespec='seconds')}" if oldest else ""
+    console.print(f"waiting: {counts.waiting}{since}")
+    console.print(f"failed: {counts.failed}")
+    for token, received_at, attempts, error in _run(queue.failed_rows):
+        console.print(f"  {token}  {received_at:%Y-%m-%d %H:%M:%S}  {attempts} attempts  {error}")

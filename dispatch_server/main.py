@@ -36,6 +36,7 @@ from dispatch_server.limits import BodySizeLimit
 from dispatch_server.observability import RequestId
 from dispatch_server.open311 import router as open311
 from dispatch_server.open311.formats import error_response as open311_error_response
+from dispatch_server.open311.queue import Queue as Open311Queue
 from dispatch_server.privacy import retention
 from dispatch_server.privacy.router import router as privacy_router
 from dispatch_server.public.router import router as public_router
@@ -85,11 +86,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Housekeeping and the SLA sweep run in the real server only (tests call them).
-        chores = scheduler = delivery = None
+        chores = scheduler = delivery = drain = None
         if engine is not None:
             chores = asyncio.create_task(
                 housekeeping.run_forever(transaction, settings=settings, clock=the_clock)
             )
+            drain = asyncio.create_task(app.state.open311_queue.run_forever(app.state.context))
             scheduler = make_scheduler(
                 transaction, clock=the_clock, settings=settings, sweep=settings.sla_sweep_in_serve
             )
@@ -107,10 +109,11 @@ def create_app(
             await stop_scheduler(scheduler)
         if delivery is not None:
             await delivery.aclose()
-        if chores is not None:
-            chores.cancel()
-            with suppress(asyncio.CancelledError):
-                await chores
+        for task in (chores, drain):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         if engine is not None:
             await engine.dispose()
 
@@ -133,6 +136,9 @@ def create_app(
         passwords=passwords_of(settings),
         templates=templates,
     )
+    # Posts queued for creation (deferred: dispatch_server/open311/queue.py), drained by
+    # every server process.
+    app.state.open311_queue = Open311Queue(settings)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

@@ -99,6 +99,7 @@ COPIES = (
     "fieldapp",
     "consoles",
     "open311",
+    "open311_queue",
     "simulation",
     "policies",
     "live",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -207,3 +208,49 @@ def test_generated_requests_never_get_a_server_error(
     assert not failures, "\n".join(failures[:5])
     # The generation reached past the checks: some requests were answered, some refused.
     assert statuses.get(200, 0) > 0 and sum(statuses.values()) >= EXAMPLES_PER_OPERATION // 2
+
+
+def test_a_server_that_queues_posts_makes_them_cases_a_moment_later(
+    make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    env = {
+        **os.environ,
+        "DASAN_DATABASE_URL": make_database("open311_queue"),
+        "DASAN_PORT": str(free_port()),
+        "DASAN_OPEN311_DEFER": "always",
+        "DASAN_MEDIA_DIR": str(tmp_path_factory.mktemp("media")),
+    }
+    dasan = str(Path(sys.executable).with_name("dasan"))
+    made = subprocess.run(
+        [dasan, "open311", "keys", "create", "queue app", "--requests-per-minute", "100000"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    served = Served("", made.stdout.strip().splitlines()[-1])
+    with running_server(env, tmp_path_factory.mktemp("open311q") / "serve.log") as url:
+        served.url = url
+        tokens = []
+        for i, service in enumerate(sorted(ANCHORS) * 3):
+            answer = served.post(service, lat=JONGNO["lat"] + 0.0005 * i, long=JONGNO["lon"])
+            assert answer.status_code == 200, answer.text
+            (posted,) = answer.json()
+            assert "service_request_id" not in posted, posted
+            tokens.append(posted["token"])
+        tickets: dict[str, str] = {}
+        deadline = time.monotonic() + 20
+        with httpx.Client(base_url=url + BASE, timeout=10) as app:
+            while len(tickets) < len(tokens) and time.monotonic() < deadline:
+                for token in set(tokens) - set(tickets):
+                    (state,) = app.get(f"/tokens/{token}.json").json()
+                    if "service_request_id" in state:
+                        tickets[token] = state["service_request_id"]
+                time.sleep(0.1)
+            assert len(tickets) == len(tokens), f"{len(tickets)} of {len(tokens)} made cases"
+            assert len(set(tickets.values())) == len(tokens)
+            for ticket in tickets.values():
+                (read,) = app.get(f"/requests/{ticket}.json").json()
+                assert read["status"] == "open" and read["service_request_id"] == ticket
+        shown = subprocess.run(
+            [dasan, "open311", "queue"], env=env, capture_output=True, text=True, timeout=60,
+            check=True,
+        )  # fmt: skip
+        assert "waiting: 0" in shown.stdout and "failed: 0" in shown.stdout, shown.stdout

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch_server.attachments import service as attachments
+from dispatch_server.clock import Clock
 from dispatch_server.complaints import flows
 from dispatch_server.complaints.constants import Channel, Language
 from dispatch_server.complaints.exceptions import InvalidPhone
@@ -31,6 +32,7 @@ from dispatch_server.complaints.schemas import (
     MAX_ADDRESS,
     MAX_DESCRIPTION,
     ComplaintCreate,
+    ComplaintCreated,
     Location,
     ReporterIn,
 )
@@ -219,30 +221,51 @@ async def store(ctx: AppContext, new: NewRequest, *, client: Client, language: s
         new.photos, timezone=settings.timezone, max_bytes=settings.max_photo_bytes
     )
     token = new_token()
-    own: dict[str, Any] = {"token": token, "client": client.name, "client_id": client.id}
-    if new.answers:
-        own["attributes"] = new.answers
-    if new.media_url:
-        own["media_url"] = new.media_url
-    if new.address_id:
-        own["address_id"] = new.address_id
-    actor = f"open311:{client.name}"[:100]
-    details: dict[str, Any] = {"open311": own}
-    if new.note:
-        details["note"] = new.note
-    intake = await flows.receive(
-        ctx.autocommit, data=new.complaint, geocoder=ctx.geocoder, actor=actor,
-        clock=ctx.clock, settings=settings, details=details,
-    )  # fmt: skip
-    # Acknowledged below only: stored and committed by now, whatever happens next.
-    created = await dispatch_received(ctx.transaction, ctx.clock, intake)
+    created = await create(
+        ctx, new, token=token, client_id=client.id, client_name=client.name, received=ctx.clock
+    )
     if new.photos:
+        actor = f"open311:{client.name}"[:100]
         await _keep_photos(ctx, new.photos, complaint_id=created.id, actor=actor)
     if created.duplicate_of:
         notice = texts.merged_notice(created.duplicate_of, language)
     else:
         notice = texts.received_notice(f"{settings.public_url}/t/{created.ticket}", language)
     return Stored(ticket=created.ticket, token=token, notice=notice)
+
+
+async def create(
+    ctx: AppContext,
+    new: NewRequest,
+    *,
+    token: str,
+    client_id: int,
+    client_name: str,
+    received: Clock,
+    queued: bool = False,
+) -> ComplaintCreated:
+    """The request made a complaint received at `received.now()` (the moment of the POST,
+    for a queued one), then dispatched as intake does. The token's unique index refuses a
+    second complaint with the same token (IntegrityError)."""
+    own: dict[str, Any] = {"token": token, "client": client_name, "client_id": client_id}
+    if queued:
+        own["queued"] = True
+    if new.answers:
+        own["attributes"] = new.answers
+    if new.media_url:
+        own["media_url"] = new.media_url
+    if new.address_id:
+        own["address_id"] = new.address_id
+    actor = f"open311:{client_name}"[:100]
+    details: dict[str, Any] = {"open311": own}
+    if new.note:
+        details["note"] = new.note
+    intake = await flows.receive(
+        ctx.autocommit, data=new.complaint, geocoder=ctx.geocoder, actor=actor,
+        clock=received, settings=ctx.settings, details=details,
+    )  # fmt: skip
+    # Acknowledged by the caller only: stored and committed by now, whatever happens next.
+    return await dispatch_received(ctx.transaction, ctx.clock, intake)
 
 
 async def _keep_photos(

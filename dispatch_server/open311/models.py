@@ -46,3 +46,20 @@ class ServiceAttribute(Base):
     )
     # Lists only: [{"key": ..., "names": {"ko": ..., "en": ...}}, ...] in the order shown.
     values: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class Open311Queued(Base):
+    """A checked POST waiting to become a case (migration 0020; open311/queue.py)."""
+
+    __tablename__ = "open311_queue"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    token: Mapped[str] = mapped_column(String(24), unique=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None]

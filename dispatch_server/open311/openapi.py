@@ -143,7 +143,8 @@ _TOKEN = {
     "type": "array",
     "items": {
         "type": "object",
-        "required": ["service_request_id", "token"],
+        # No service_request_id yet while a queued post waits (ask again after Retry-After).
+        "required": ["token"],
         "properties": {"service_request_id": {"type": "string"}, "token": {"type": "string"}},
     },
 }
@@ -151,7 +152,9 @@ _POSTED = {
     "type": "array",
     "items": {
         "type": "object",
-        "required": ["service_request_id", "token", "service_notice"],
+        # A queued post (deferred creation) answers without service_request_id: its token
+        # gives the id a moment later (GET tokens/{token}).
+        "required": ["token", "service_notice"],
         "properties": {
             "service_request_id": {"type": "string"},
             "token": {"type": "string"},

@@ -22,7 +22,7 @@ from dispatch_server import ratelimit
 from dispatch_server.access import public
 from dispatch_server.complaints.constants import Language
 from dispatch_server.deps import AppContext, ContextDep
-from dispatch_server.open311 import intake, keys, service, texts
+from dispatch_server.open311 import intake, keys, queue, service, texts
 from dispatch_server.open311.formats import (
     MEDIA_TYPES,
     Format,
@@ -112,6 +112,16 @@ def _definitions(request: Request) -> service.Definitions:
         state.open311_definitions = service.Definitions()
     definitions: service.Definitions = state.open311_definitions
     return definitions
+
+
+def _queue(request: Request) -> queue.Queue:
+    """The application's Open311 queue (create_app makes it; an app without one gets its
+    own with its first post)."""
+    state = request.app.state
+    if not hasattr(state, "open311_queue"):
+        state.open311_queue = queue.Queue(request.app.state.context.settings)
+    found: queue.Queue = state.open311_queue
+    return found
 
 
 def _zone(ctx: AppContext) -> ZoneInfo:
@@ -241,7 +251,9 @@ async def _body(request: Request) -> tuple[list[tuple[str, str]], list[tuple[str
 async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
     """Needs an `api_key`. Where: `lat` and `long`, `address_string` (geocoded) or
     `address_id`. Answers with the `service_request_id`, a `token` (GET tokens/{token})
-    and a `service_notice` with the page where the citizen can follow it."""
+    and a `service_notice` with the page where the citizen can follow it; or, when the
+    server is busy and the post was queued (stored, made a case a moment later), with the
+    `token` and the notice only: GET tokens/{token} gives the id once it is made."""
     form = parse_format(fmt)
     body, photos = await _body(request)
     params = _params(parse_pairs(request.scope.get("query_string", b"")) + body)
@@ -250,13 +262,28 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
     if params.problems:  # the key given twice, or too long: say so, not "missing"
         raise refuse(*params.problems)
     language = Language(_language(request, params))
+    waiting = _queue(request)
     async with ctx.autocommit() as connection:
         client = await keys.authenticate(connection, key=key, now=ctx.clock.now())
         new = await intake.read(
             connection, params, photos, language=language, zone=_zone(ctx),
             phone_region=ctx.settings.phone_region, definitions=_definitions(request),
         )  # fmt: skip
-    stored = await intake.store(ctx, new, client=client, language=str(language))
+        deferred = not new.photos and new.complaint.location is not None and waiting.should_defer()
+        if deferred:
+            token = intake.new_token()
+            await queue.enqueue(
+                connection, new, token=token, client_id=client.id, language=str(language),
+                now=ctx.clock.now(), tolerance_m=ctx.settings.boundary_tolerance_m,
+            )  # fmt: skip
+    if deferred:
+        waiting.wake.set()
+        answer = [{"token": token, "service_notice": texts.queued_notice(str(language)),
+                   "account_id": None}]  # fmt: skip
+        location = f"{PREFIX}/tokens/{token}.{form}"
+        return render(form, "service_requests", answer, headers={"Location": location})
+    with waiting.creating_one():
+        stored = await intake.store(ctx, new, client=client, language=str(language))
     answer = [
         {
             "service_request_id": stored.ticket,
@@ -363,14 +390,19 @@ async def get_request_singular(
             openapi_extra=TOKEN_DOC)  # fmt: skip
 @public
 async def get_token(token: str, fmt: str, request: Request, ctx: ContextDep) -> Response:
-    """Every POST answers with its id at once and a token besides; the token finds the id."""
+    """The id of the request the token's post became; while a queued post waits, the token
+    alone (ask again in a moment); a 404 when it could not be made a case, and why."""
     form = parse_format(fmt)
     _not_found_unless(token, _TOKEN, "token")
     async with ctx.autocommit() as connection:
         params = await _read(request, ctx, connection)
         _language(request, params)  # taken, unused: a token's answer has no words
         params.finish()
-        ticket = await service.by_token(connection, token=token)
+        try:
+            ticket = await queue.state_of(connection, token=token)
+        except queue.Queued:
+            return render(form, "service_requests", [{"token": token}],
+                          headers={"Retry-After": "1"})  # fmt: skip
     return render(form, "service_requests", [{"service_request_id": ticket, "token": token}])
 
 

@@ -72,6 +72,7 @@ _WORDS = {
         "referred_to": "이관 기관: {}",
         "merged": "같은 곳의 같은 문제가 먼저 접수되어({}) 그 요청과 함께 처리됩니다.",
         "received": "접수되었습니다. 진행 상황은 {} 에서 볼 수 있습니다.",
+        "queued": "접수되었습니다. 접수번호는 잠시 후 정해집니다.",
         "office": "{}청",
     },
     "en": {
@@ -79,6 +80,7 @@ _WORDS = {
         "referred_to": "Passed to: {}",
         "merged": "The same problem here was reported earlier ({}): this request follows it.",
         "received": "Received. Follow it at {}",
+        "queued": "Received. Its case number follows in a moment.",
         "office": "{} Office",
     },
 }
@@ -107,6 +109,11 @@ def received_notice(tracking_url: str, language: str) -> str:
     return _WORDS[note_language(language)]["received"].format(tracking_url)
 
 
+def queued_notice(language: str) -> str:
+    """The notice of a request received and queued (its id follows: GET tokens/{token})."""
+    return _WORDS[note_language(language)]["queued"]
+
+
 def agency(district: str, team: str | None, language: str) -> str:
     """Who works the request: the district's team, or its office while it has none."""
     if team:
@@ -119,6 +126,7 @@ def templates(language: str) -> dict[str, str]:
     `language` (for SQL that writes a page: service.find_json), each with one `{}` where
     its value goes."""
     words = _WORDS[note_language(language)]
-    for template in words.values():
+    chosen = {name: words[name] for name in ("result", "referred_to", "merged", "office")}
+    for template in chosen.values():
         assert template.count("{") == template.count("}") == template.count("{}") == 1
-    return {name: words[name] for name in ("result", "referred_to", "merged", "office")}
+    return chosen
