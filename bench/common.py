@@ -15,7 +15,7 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,21 @@ def settle_history(connection: Connection) -> int:
 
 
 def in_rounds(
-    loads: dict[str, tuple[str, str | None]], *, rounds: int, seconds: int, connections: int
-) -> dict[str, tuple[Result, float, float]]:
-    """Each load for `seconds`, interleaved `rounds` times: median round and range per load."""
+    loads: dict[str, tuple[str, str | None]], *, rounds: int, seconds: int, connections: int,
+    before: Callable[[str], None] | None = None, after: Callable[[str, Result], None] | None = None,
+) -> dict[str, tuple[Result, float, float]]:  # fmt: skip
+    """Each load for `seconds`, interleaved `rounds` times: median round and range per load.
+    `before` and `after` (the load's name; and its result) run around each run."""
     results: dict[str, list[Result]] = {name: [] for name in loads}
     for round_number in range(1, rounds + 1):
         for name, (target_url, script) in loads.items():
+            if before is not None:
+                before(name)
             result = run_wrk(name, target_url, seconds, connections, script)
             results[name].append(result)
             print(f"round {round_number} {name}: {result.requests_per_s:,.0f}/s")
+            if after is not None:
+                after(name, result)
     return {name: median_of(name, runs) for name, runs in results.items()}
 
 

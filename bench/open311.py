@@ -26,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -137,9 +139,78 @@ LABELS = {
 BASELINE_OF = {"open311_post": "intake_post", "open311_list": "intake_list"}
 
 
+@dataclass
+class Backlog:
+    """What one round of Open311 posts left behind: how many posts were made cases at once,
+    how many were queued (deferred creation), and how long the servers took to make cases
+    of the queue once the load stopped."""
+
+    immediate: int
+    queued: int
+    left: int  # still queued when the load stopped
+    drain_s: float
+
+    @property
+    def end_to_end(self) -> float:
+        """Cases made per second from the start of the load to the empty queue."""
+        return (self.immediate + self.queued) / (self.seconds + self.drain_s)
+
+    seconds: float = 0.0
+
+
+class QueueWatch:
+    """Around each Open311 post round: the newest complaint before it, then the wait for
+    the queue to empty (bounded) and the count of what the round made."""
+
+    MAX_WAIT_S = 300.0
+
+    def __init__(self, url: str, seconds: int) -> None:
+        self.engine = create_engine(url, poolclass=NullPool)
+        self.seconds = seconds
+        self.newest = 0
+        self.rounds: list[Backlog] = []
+
+    def before(self, name: str) -> None:
+        if name == "open311_post":
+            with self.engine.connect() as connection:
+                self.newest = connection.execute(_NEWEST).scalar_one()
+
+    def after(self, name: str, result: Result) -> None:
+        if name != "open311_post":
+            return
+        started = time.monotonic()
+        with self.engine.connect() as connection:
+            left = waiting = connection.execute(_WAITING).scalar_one()
+            while waiting and time.monotonic() - started < self.MAX_WAIT_S:
+                time.sleep(0.1)
+                connection.commit()
+                waiting = connection.execute(_WAITING).scalar_one()
+            drain_s = time.monotonic() - started if left else 0.0
+            if waiting:
+                raise SystemExit(f"{waiting} queued posts still waiting after {drain_s:.0f} s")
+            queued, made = connection.execute(_MADE, {"newest": self.newest}).one()
+        backlog = Backlog(immediate=made - queued, queued=queued, left=left, drain_s=drain_s,
+                          seconds=self.seconds)  # fmt: skip
+        self.rounds.append(backlog)
+        print(
+            f"  {made:,} cases: {backlog.immediate:,} made at once, {queued:,} queued; "
+            f"{left:,} left in the queue at the end, made cases in {drain_s:.1f} s; "
+            f"{backlog.end_to_end:,.0f} cases/s end to end"
+        )
+
+
+_NEWEST = text("SELECT coalesce(max(id), 0) FROM complaint")
+_WAITING = text("SELECT count(*) FROM open311_queue WHERE failed_at IS NULL")
+_MADE = text(
+    "SELECT count(*) FILTER (WHERE e.payload #> '{open311,queued}' = 'true'), count(*)"
+    " FROM complaint c JOIN complaint_event e ON e.complaint_id = c.id AND e.type = 'received'"
+    " WHERE c.id > :newest AND c.channel = 'open311'"
+)
+
+
 def report(
     results: dict[str, tuple[Result, float, float]], *, stored: int, rounds: int, seconds: int,
-    connections: int,
+    connections: int, backlogs: list[Backlog],
 ) -> str:  # fmt: skip
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; server = "
@@ -162,6 +233,18 @@ def report(
             f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | "
             f"{result.non_2xx + result.socket_errors} | {ratio} | {target} | {met} |"
         )
+    if backlogs:
+        middle = sorted(backlogs, key=lambda b: b.end_to_end)[len(backlogs) // 2]
+        made = middle.immediate + middle.queued
+        lines += [
+            "",
+            f"Deferred creation (`DASAN_OPEN311_DEFER=busy`, the default), the median round of "
+            f"Open311 posts: {made:,} posts, {middle.queued:,} of them "
+            f"({middle.queued / made:.0%}) queued and answered with a token, the rest made "
+            f"cases at once; {middle.left:,} were still queued when the load stopped and were "
+            f"made cases {middle.drain_s:.1f} s later; cases made end to end (from the start "
+            f"of the load to the empty queue): {middle.end_to_end:,.0f}/s.",
+        ]
     return "\n".join(lines)
 
 
@@ -192,6 +275,7 @@ def main() -> None:
         "open311_list": (f"{base}/", lua_open311_list(key)),
         "intake_list": (f"{base}/", lua_list_all(auth)),
     }
+    watch = QueueWatch(url, args.seconds)
     reads = {name: loads[name] for name in ("open311_list", "intake_list")}
     writes = {name: loads[name] for name in ("open311_post", "intake_post")}
     try:
@@ -201,16 +285,20 @@ def main() -> None:
         results = in_rounds(
             reads, rounds=args.rounds, seconds=args.seconds, connections=args.connections
         )
+        # After each round of Open311 posts, the queue is left to empty before the next
+        # load starts (so the baseline does not run beside the drain), and that is timed.
         results |= in_rounds(
-            writes, rounds=args.rounds, seconds=args.seconds, connections=args.connections
-        )
+            writes, rounds=args.rounds, seconds=args.seconds, connections=args.connections,
+            before=watch.before, after=watch.after,
+        )  # fmt: skip
     finally:
         stop_server(server)
+        watch.engine.dispose()
         if not args.keep_db:
             database.drop_database(url)
     section = report(
         results, stored=args.stored, rounds=args.rounds, seconds=args.seconds,
-        connections=args.connections,
+        connections=args.connections, backlogs=watch.rounds,
     )  # fmt: skip
     print(section)
     for name, target in TARGETS.items():

@@ -404,7 +404,8 @@ def housekeeping_once() -> None:
     else:
         console.print(
             f"deleted: {purged.live_events} live events, {purged.idempotency_keys} idempotency"
-            f" keys, {purged.tokens} expired tokens, {purged.counters} stale counters"
+            f" keys, {purged.tokens} expired tokens, {purged.counters} stale counters,"
+            f" {purged.failed_posts} Open311 posts refused for good"
         )
 
 

@@ -145,14 +145,17 @@ class Settings(BaseSettings):
     )
     # Deferred creation (dispatch_server/open311/queue.py): a checked POST given as a point
     # and without a photo may be queued (stored at once, answered with a `token`) and made a
-    # case a moment later. "busy": when this process is already creating
-    # `open311_defer_above` posts; "always"; "never" (every post answers with its id).
+    # case a moment later. "busy": when this process is handling `open311_defer_above`
+    # other posts as it arrives; "always"; "never" (every post answers with its id).
     open311_defer: Literal["busy", "always", "never"] = "busy"
-    open311_defer_above: int = Field(default=2, ge=0, le=1000)
+    open311_defer_above: int = Field(default=1, ge=0, le=1000)
     # How often each server process looks for queued posts it was not told of (another
     # process's, or a crashed one's once its lease of `open311_queue_lease_seconds` ended).
     open311_queue_seconds: float = Field(default=2.0, gt=0, le=3600)
     open311_queue_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # Queued posts a process makes cases of at once while it has no post to answer (while
+    # it has, one at a time: answering comes first).
+    open311_queue_concurrency: int = Field(default=4, ge=1, le=16)
     # Personal data (dispatch_server/privacy): a reporter's contact data is erased this many
     # days after the case is done, photos after `photo_retention_days`; the job runs daily
     # at `retention_run_at` (city time), `retention_batch` cases per transaction.

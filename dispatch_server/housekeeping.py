@@ -1,5 +1,5 @@
 """Housekeeping: delete what is only kept for a while (live events, idempotency answers,
-spent tokens, stale sign-in and rate-limit counts).
+spent tokens, stale sign-in and rate-limit counts, Open311 posts refused for good).
 
 Safe in any number of server processes: a run takes a transaction-level advisory lock
 and a process that does not get it skips that round.
@@ -21,6 +21,7 @@ from dispatch_server.clock import Clock
 from dispatch_server.config import Settings
 from dispatch_server.db import AsyncConnectable
 from dispatch_server.live import service as live
+from dispatch_server.open311 import queue
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +38,13 @@ class Purged:
     idempotency_keys: int
     tokens: int = 0
     counters: int = 0
+    failed_posts: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.live_events or self.idempotency_keys or self.tokens or self.counters)
+        return bool(
+            self.live_events or self.idempotency_keys or self.tokens or self.counters
+            or self.failed_posts
+        )  # fmt: skip
 
 
 async def run_once(
@@ -58,9 +63,13 @@ async def run_once(
         )
         tokens, throttles = await accounts.purge(connection, settings=settings, now=clock.now())
         windows = await ratelimit.purge(connection, now=clock.now())
+        failed = await queue.purge_failed(
+            connection, before=clock.now() - timedelta(days=settings.contact_retention_days)
+        )
     return Purged(
-        live_events=events, idempotency_keys=keys, tokens=tokens, counters=throttles + windows
-    )
+        live_events=events, idempotency_keys=keys, tokens=tokens, counters=throttles + windows,
+        failed_posts=failed,
+    )  # fmt: skip
 
 
 async def run_forever(

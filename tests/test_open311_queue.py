@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatch_server import housekeeping
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings
 from dispatch_server.open311 import intake, keys, queue
@@ -49,8 +50,11 @@ async def api_key(db: AsyncConnection, clock: FrozenClock) -> str:
 
 @pytest.fixture()
 def app(db: AsyncConnection, settings: Settings, clock: FrozenClock) -> FastAPI:
-    """The application, queueing every post that may be queued."""
-    return app_on(db, settings.model_copy(update={"open311_defer": "always"}), clock)
+    """The application, queueing every post that may be queued; its drain one post at a
+    time (the test's one connection takes one statement at a time; a real server's drain
+    takes several at once: tests/test_open311_server.py)."""
+    update = {"open311_defer": "always", "open311_queue_concurrency": 1}
+    return app_on(db, settings.model_copy(update=update), clock)
 
 
 @pytest.fixture()
@@ -182,16 +186,16 @@ async def test_busy_posts_are_queued_and_quiet_ones_made_at_once(
         transport=transport, base_url="http://testserver", auth=StaffAuth(lambda: nullcontext(db))
     ) as client:
         answers = []
-        for creating in (0, 1, 2, 3):
-            waiting.creating = creating  # as many posts being made cases right now
+        for others in (0, 1, 2, 3):
+            waiting.posts = others  # as many other posts being handled right now
             response = await post(client, data=form(api_key))
             assert response.status_code == 200, response.text
             answers.append(response.json()[0])
-        assert waiting.creating == 3  # a post's own count is given back
+        assert waiting.posts == 3  # a post's own count is given back
     assert [("service_request_id" in a) for a in answers] == [True, True, False, False]
     assert len(await queued_rows(db)) == 2
     never = app_on(db, busy.model_copy(update={"open311_defer": "never"}), clock)
-    never.state.open311_queue.creating = 100
+    never.state.open311_queue.posts = 100
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=never), base_url="http://testserver"
     ) as client:
@@ -245,6 +249,23 @@ async def test_a_post_refused_for_good_says_why_and_can_be_queued_again(
     assert await queue.retry_failed(db) == 1
     assert await drain(app) == queue.Drained(created=1)
     assert (await client.get(f"{BASE}/tokens/{first}.json")).json()[0]["service_request_id"]
+
+
+async def test_a_post_refused_for_good_is_deleted_with_the_contact_data_of_done_cases(
+    app: FastAPI, client: httpx.AsyncClient, db: AsyncConnection, api_key: str,
+    clock: FrozenClock,
+) -> None:  # fmt: skip
+    await post(client, data=form(api_key, phone=PHONE))
+    await db.execute(text("UPDATE category SET active = false WHERE code = 'illegal_parking'"))
+    assert await drain(app) == queue.Drained(failed=1)
+    ctx = app.state.context
+    days = ctx.settings.contact_retention_days
+    clock.advance(timedelta(days=days - 1))
+    kept = await housekeeping.run_once(ctx.transaction, settings=ctx.settings, clock=clock)
+    assert kept is not None and kept.failed_posts == 0 and len(await queued_rows(db)) == 1
+    clock.advance(timedelta(days=2))
+    purged = await housekeeping.run_once(ctx.transaction, settings=ctx.settings, clock=clock)
+    assert purged is not None and purged.failed_posts == 1 and await queued_rows(db) == []
 
 
 def test_retries_wait_longer_each_time_up_to_ten_minutes() -> None:

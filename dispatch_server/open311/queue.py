@@ -2,9 +2,10 @@
 
 GeoReport v2 lets a server answer a post with a `token` instead of the service_request_id
 when it creates the request later; the client reads the id from GET tokens/{token}. Here
-a post is queued when the settings say so (`open311_defer`: "busy" queues while this
-process is already creating `open311_defer_above` posts, so a burst is taken in at the
-speed of one insert and worked off behind it; "always"; "never"). Only a post that can no
+a post is queued when the settings say so (`open311_defer`: "busy" queues a post that
+arrives while this process is handling `open311_defer_above` others, so a burst is taken
+in at the speed of one insert and worked off behind it, while a post on its own gets its
+id at once; "always"; "never"). Only a post that can no
 longer be refused is queued: every parameter is checked first, the point is checked to be
 in the service area by the insert itself, and a post with a photo or with an address to
 geocode is never queued (those can still fail, and the client must hear it).
@@ -12,13 +13,14 @@ geocode is never queued (those can still fail, and the client must hear it).
 The queue is a table (`open311_queue`): the insert is committed before the post is
 answered, so an acknowledged post survives any crash. Each server process drains it: woken
 by its own posts, and every `open311_queue_seconds` for the others'. A drain claims rows
-with a lease (one statement, no transaction held while it works), makes each a case
-through the same intake as every post (received at the moment of the post, so its SLA
-counts from then), and deletes the row. A crash mid-way leaves the row to be claimed again
-when its lease ends; the token's unique index then refuses a second case, and the row is
-deleted as done. A row the intake refuses for good (its category retired meanwhile) is kept
-as failed, with the reason, which GET tokens/{token} tells; anything else is retried with
-a growing delay.
+with a lease (one statement, no transaction held while it works), makes each a case (one at
+a time while the process has posts to answer, `open311_queue_concurrency` at a time when it
+has none) through the same intake as every post (received at the moment of the post, so its
+SLA counts from then), and deletes the row. A crash mid-way leaves the row to be claimed
+again when its lease ends; the token's unique index then refuses a second case, and the row
+is deleted as done. A row the intake refuses for good (its category retired meanwhile) is
+kept as failed, with the reason, which GET tokens/{token} tells; anything else is retried
+with a growing delay.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ _FAILED_ROWS = text(
     "SELECT token, received_at, attempts, error FROM open311_queue WHERE failed_at IS NOT NULL "
     "ORDER BY id"
 )
+_PURGE_FAILED = text("DELETE FROM open311_queue WHERE failed_at < :before")
 _RETRY_FAILED = text(
     "UPDATE open311_queue SET failed_at = NULL, leased_until = NULL WHERE failed_at IS NOT NULL"
 )
@@ -216,22 +219,24 @@ class Queue:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.creating = 0  # posts this process is making cases of right now
+        self.posts = 0  # posts this process is handling right now
         self.wake = asyncio.Event()
 
     def should_defer(self) -> bool:
+        """Whether a post being handled now (inside `posting`) is to be queued."""
         mode = self.settings.open311_defer
         if mode == "busy":
-            return self.creating >= self.settings.open311_defer_above
+            return self.posts - 1 >= self.settings.open311_defer_above
         return mode == "always"
 
     @contextmanager
-    def creating_one(self) -> Iterator[None]:
-        self.creating += 1
+    def posting(self) -> Iterator[None]:
+        """Count a post while it is handled (what "busy" looks at)."""
+        self.posts += 1
         try:
             yield
         finally:
-            self.creating -= 1
+            self.posts -= 1
 
     async def drain(self, ctx: AppContext, *, limit: int | None = None) -> Drained:
         """Make cases of the due rows until none is left (or `limit` were claimed)."""
@@ -242,12 +247,25 @@ class Queue:
             if not items:
                 break
             claimed += len(items)
-            for item in items:
-                outcome = await self._make(ctx, item)
+            for outcome in await self._make_all(ctx, items):
                 created += outcome == "created"
                 retried += outcome == "retried"
                 failed += outcome == "failed"
         return Drained(created=created, retried=retried, failed=failed)
+
+    async def _make_all(self, ctx: AppContext, items: list[Item]) -> list[str]:
+        """One at a time while this process has posts to answer (they come first); else
+        `open311_queue_concurrency` at a time."""
+        outcomes: list[str] = []
+        at_once = self.settings.open311_queue_concurrency
+        while len(outcomes) < len(items):
+            start = len(outcomes)
+            if self.posts or at_once == 1:
+                outcomes.append(await self._make(ctx, items[start]))
+            else:
+                chunk = items[start : start + at_once]
+                outcomes += await asyncio.gather(*(self._make(ctx, item) for item in chunk))
+        return outcomes
 
     async def _claim(self, ctx: AppContext, batch: int) -> list[Item]:
         now = ctx.clock.now()
@@ -340,3 +358,9 @@ async def failed_rows(connection: AsyncConnection) -> list[tuple[str, datetime, 
 async def retry_failed(connection: AsyncConnection) -> int:
     """Put the failed rows back in the queue (after the cause was fixed); how many."""
     return (await connection.execute(_RETRY_FAILED)).rowcount
+
+
+async def purge_failed(connection: AsyncConnection, *, before: datetime) -> int:
+    """Delete the posts refused for good before `before` (they hold the reporter's contact
+    data; housekeeping keeps them as long as a done case keeps it); how many."""
+    return (await connection.execute(_PURGE_FAILED, {"before": before})).rowcount

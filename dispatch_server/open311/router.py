@@ -254,6 +254,12 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
     and a `service_notice` with the page where the citizen can follow it; or, when the
     server is busy and the post was queued (stored, made a case a moment later), with the
     `token` and the notice only: GET tokens/{token} gives the id once it is made."""
+    waiting = _queue(request)
+    with waiting.posting():
+        return await _post(fmt, request, ctx, waiting)
+
+
+async def _post(fmt: str, request: Request, ctx: AppContext, waiting: queue.Queue) -> Response:
     form = parse_format(fmt)
     body, photos = await _body(request)
     params = _params(parse_pairs(request.scope.get("query_string", b"")) + body)
@@ -262,7 +268,6 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
     if params.problems:  # the key given twice, or too long: say so, not "missing"
         raise refuse(*params.problems)
     language = Language(_language(request, params))
-    waiting = _queue(request)
     async with ctx.autocommit() as connection:
         client = await keys.authenticate(connection, key=key, now=ctx.clock.now())
         new = await intake.read(
@@ -282,8 +287,7 @@ async def post_request(fmt: str, request: Request, ctx: ContextDep) -> Response:
                    "account_id": None}]  # fmt: skip
         location = f"{PREFIX}/tokens/{token}.{form}"
         return render(form, "service_requests", answer, headers={"Location": location})
-    with waiting.creating_one():
-        stored = await intake.store(ctx, new, client=client, language=str(language))
+    stored = await intake.store(ctx, new, client=client, language=str(language))
     answer = [
         {
             "service_request_id": stored.ticket,
