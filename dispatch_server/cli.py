@@ -380,8 +380,8 @@ def routing_route(
 
 @app.command("housekeeping")
 def housekeeping_once() -> None:
-    """Delete expired live events, Idempotency-Key answers, tokens and counters now (the
-    server does it too)."""
+    """Delete expired live events, Idempotency-Key answers, tokens and counters, and Open311
+    posts refused for good past the contact retention, now (the server does it too)."""
     import asyncio
 
     from dispatch_server import housekeeping

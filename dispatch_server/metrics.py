@@ -7,7 +7,8 @@
   worker` serves it too, alone, at `DASAN_WORKER_METRICS_HOST:DASAN_WORKER_METRICS_PORT`.
 - Read from the database at each scrape (the same for every process): the outbox's pending
   messages and the age of the oldest, its dead letters, SLA clocks running past their due
-  time, and the breaches so far.
+  time, the breaches so far, and the Open311 posts queued for creation (how many, the age
+  of the oldest, the ones refused for good).
 
 `dasan serve` runs several worker processes: it points `PROMETHEUS_MULTIPROC_DIR` at a
 fresh folder before any of them starts, each writes its figures there, and a scrape of any
@@ -39,7 +40,10 @@ _FROM_DATABASE = text(
     " (SELECT min(created_at) FROM outbox_message WHERE status = 'pending') AS oldest,"
     " (SELECT count(*) FROM outbox_message WHERE status = 'dead') AS dead,"
     " (SELECT count(*) FROM sla_timer WHERE state = 'running' AND due_at <= :now) AS overdue,"
-    " (SELECT count(*) FROM sla_timer WHERE breached_at IS NOT NULL) AS breaches"
+    " (SELECT count(*) FROM sla_timer WHERE breached_at IS NOT NULL) AS breaches,"
+    " (SELECT count(*) FROM open311_queue WHERE failed_at IS NULL) AS queued,"
+    " (SELECT min(received_at) FROM open311_queue WHERE failed_at IS NULL) AS oldest_queued,"
+    " (SELECT count(*) FROM open311_queue WHERE failed_at IS NOT NULL) AS queue_failed"
 )
 
 
@@ -85,6 +89,7 @@ async def exposition(connection: Any, now: datetime) -> tuple[bytes, str]:
         processes = _metrics()["registry"]
     row = (await connection.execute(_FROM_DATABASE, {"now": now})).one()
     age = (now - row.oldest).total_seconds() if row.oldest is not None else 0.0
+    queued_age = (now - row.oldest_queued).total_seconds() if row.oldest_queued else 0.0
     families = [
         GaugeMetricFamily("dasan_outbox_pending_messages", "Messages waiting to be sent.",
                           value=row.pending),
@@ -96,6 +101,14 @@ async def exposition(connection: Any, now: datetime) -> tuple[bytes, str]:
                           value=row.overdue),
         CounterMetricFamily("dasan_sla_breaches", "SLA clocks that have breached, ever.",
                             value=row.breaches),
+        GaugeMetricFamily("dasan_open311_queued_posts",
+                          "Open311 posts queued, not yet made cases.", value=row.queued),
+        GaugeMetricFamily("dasan_open311_oldest_queued_age_seconds",
+                          "Age of the oldest queued Open311 post (0: none).",
+                          value=max(queued_age, 0.0)),
+        GaugeMetricFamily("dasan_open311_failed_posts",
+                          "Queued Open311 posts the intake refused for good.",
+                          value=row.queue_failed),
     ]  # fmt: skip
 
     class FromDatabase:

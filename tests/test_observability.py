@@ -142,7 +142,8 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     families = (
         "dasan_outbox_pending_messages", "dasan_outbox_oldest_pending_age_seconds",
         "dasan_outbox_dead_messages", "dasan_sla_overdue_clocks", "dasan_sla_breaches_total",
-        "dasan_sla_sweep_duration_seconds_count",
+        "dasan_sla_sweep_duration_seconds_count", "dasan_open311_queued_posts",
+        "dasan_open311_oldest_queued_age_seconds", "dasan_open311_failed_posts",
     )  # fmt: skip
     for family in families:
         assert samples(answer.text, family), family

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatch_server import housekeeping
+from dispatch_server import housekeeping, metrics
 from dispatch_server.clock import FrozenClock
 from dispatch_server.config import Settings
 from dispatch_server.open311 import intake, keys, queue
@@ -96,6 +96,10 @@ async def test_a_queued_post_answers_with_a_token_and_becomes_a_case(
     assert await count_complaints(db) == before
     waiting = await both(client, f"tokens/{token}", "service_requests")
     assert waiting == [{"token": token}]
+    clock.advance(timedelta(seconds=30))
+    scraped, _ = await metrics.exposition(db, clock.now())
+    assert b"\ndasan_open311_queued_posts 1.0\n" in scraped
+    assert b"\ndasan_open311_oldest_queued_age_seconds 30.0\n" in scraped
     as_xml = await client.get(f"{BASE}/tokens/{token}.xml")
     assert as_xml.headers["retry-after"] == "1"
     no_secrets(as_xml.content)
