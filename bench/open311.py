@@ -10,7 +10,11 @@ round, with the range), p50 and p99 of:
   - GET /open311/v2/requests.json?page_size=100&page=N (pages 1-10 in turn),
   - the baselines: POST /api/v1/complaints and GET /api/v1/complaints?limit=100 (an agent).
 Every request carries the api_key (reads with a key count against the key's limit). The
-reads run first, while the database holds the 1,000 requests only; then the posts.
+reads run first, while the database holds the 1,000 requests only; then the posts. After
+each round of Open311 posts the bench waits (up to 300 s) for the server to make cases of
+the posts it queued (deferred creation, docs/open311.md) before the next load, and prints
+how many were queued, how long the queue took to empty, and the cases made a second from
+the start of the load to the empty queue.
 The figures are written into docs/benchmarks.md between the open311 markers.
 
     .venv/bin/python bench/open311.py [--rounds 3] [--seconds 10] [--connections 16]
