@@ -106,6 +106,7 @@ COPIES = (
     "fuzz",
     "faults",
     "faults_sms",
+    "faults_open311",
     "faults_pair",
 )
 

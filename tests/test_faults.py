@@ -40,6 +40,7 @@ from tests.factories import complaint_body
 from tests.fieldapp import PASSWORD, Inspector, Server, assigned_case
 from tests.netcut import NetCut
 from tests.pgcluster import own_cluster
+from tests.test_open311_server import make_key
 from tests.test_photos import jpeg
 from tests.test_server import ServeProcess, free_port, rows
 
@@ -266,6 +267,65 @@ def test_kill_9_of_the_api_mid_load_loses_no_acknowledged_complaint(
     ids = dict(rows(url, "SELECT split_part(description, ' ', 2), id FROM complaint"
                          " WHERE description LIKE 'kill9 %'"))  # fmt: skip
     assert ids == load.acknowledged
+
+
+def test_kill_9_with_open311_posts_queued_loses_none_and_makes_each_once(
+    make_database: Callable[[str], str], tmp_path: Path
+) -> None:
+    url = make_database("faults_open311")
+    # Every post queued; a dead process's claimed rows are free again 3 s after it died.
+    env = server_env(url, DASAN_OPEN311_DEFER="always", DASAN_OPEN311_QUEUE_LEASE_SECONDS="3")
+    key = make_key(env, "kill app")
+    server = ServeProcess(env, tmp_path / "serve.log")
+    server.start()
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def post_until_stopped(lane: int) -> None:
+        with httpx.Client(base_url=server.base, timeout=10) as client:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                data = {"api_key": key, "service_code": "street_lamp", "attribute[problem]": "off",
+                        "lat": f"{37.5704 + 0.0001 * (i % 50):.6f}",
+                        "long": f"{126.9920 + 0.0001 * lane:.6f}"}  # fmt: skip
+                try:
+                    answer = client.post("/open311/v2/requests.json", data=data)
+                except httpx.HTTPError:
+                    continue
+                if answer.status_code == 200:
+                    acknowledged.append(answer.json()[0]["token"])
+
+    lanes = [threading.Thread(target=post_until_stopped, args=(n,)) for n in range(8)]
+    try:
+        for lane in lanes:
+            lane.start()
+        wait_for(lambda: len(acknowledged) >= 300, 60, "300 posts acknowledged")
+        server.kill()  # kill -9, the drains with it
+        stop.set()
+        for lane in lanes:
+            lane.join(15)
+        tokens = list(acknowledged)
+        queued = {t for (t,) in rows(url, "SELECT token FROM open311_queue")}
+        made_cases = {t for (t,) in rows(
+            url, "SELECT payload #>> '{open311,token}' FROM complaint_event"
+            " WHERE type = 'received' AND payload ? 'open311'")}  # fmt: skip
+        # Every acknowledged post is stored, as a row of the queue or as a case already.
+        assert set(tokens) <= queued | made_cases, "an acknowledged post is lost"
+        assert set(tokens) & queued, "the kill found the queue empty (the drain kept up?)"
+        server.start()  # the new processes make cases of what the dead ones left
+        wait_for(lambda: rows(url, "SELECT count(*) FROM open311_queue")[0][0] == 0, 60,
+                 "the queue emptied after the restart")  # fmt: skip
+        counts = dict(rows(
+            url, "SELECT payload #>> '{open311,token}', count(*) FROM complaint_event"
+            " WHERE type = 'received' AND payload ? 'open311' GROUP BY 1"))  # fmt: skip
+        answered = httpx.get(f"{server.base}/open311/v2/tokens/{tokens[0]}.json", timeout=10)
+    finally:
+        stop.set()
+        server.stop()
+    assert all(counts.get(token) == 1 for token in tokens), "a post made no case, or two"
+    assert "service_request_id" in answered.json()[0]
+    print(f"{len(tokens)} acknowledged, {len(set(tokens) & queued)} still queued at the kill")
 
 
 def test_the_server_rides_out_a_database_restart(tmp_path: Path) -> None:

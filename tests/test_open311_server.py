@@ -50,6 +50,20 @@ anchors = st.fixed_dictionaries(
 )
 
 
+DASAN = str(Path(sys.executable).with_name("dasan"))
+
+
+def make_key(env: dict[str, str], name: str) -> str:
+    """A new api_key of the database `env` names, made with the CLI as staff make one."""
+    made = subprocess.run(
+        [DASAN, "open311", "keys", "create", name, "--requests-per-minute", "1000000"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("o311_"), made.stdout
+    return key
+
+
 class Served:
     """The server's base URL, an api_key of its database and requests posted with it."""
 
@@ -78,13 +92,7 @@ def served(
         "DASAN_PUBLIC_READS_PER_MINUTE": "100000",
         "DASAN_MEDIA_DIR": str(tmp_path_factory.mktemp("media")),
     }
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    made = subprocess.run(
-        [dasan, "open311", "keys", "create", "fuzz app", "--requests-per-minute", "100000"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    key = made.stdout.strip().splitlines()[-1]
-    assert key.startswith("o311_"), made.stdout
+    key = make_key(env, "fuzz app")
     with running_server(env, tmp_path_factory.mktemp("open311") / "serve.log") as url:
         served = Served(url, key)
         for i, service in enumerate(sorted(ANCHORS)):
@@ -220,12 +228,7 @@ def test_a_server_that_queues_posts_makes_them_cases_a_moment_later(
         "DASAN_OPEN311_DEFER": "always",
         "DASAN_MEDIA_DIR": str(tmp_path_factory.mktemp("media")),
     }
-    dasan = str(Path(sys.executable).with_name("dasan"))
-    made = subprocess.run(
-        [dasan, "open311", "keys", "create", "queue app", "--requests-per-minute", "100000"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    served = Served("", made.stdout.strip().splitlines()[-1])
+    served = Served("", make_key(env, "queue app"))
     with running_server(env, tmp_path_factory.mktemp("open311q") / "serve.log") as url:
         served.url = url
         tokens = []
@@ -250,7 +253,7 @@ def test_a_server_that_queues_posts_makes_them_cases_a_moment_later(
                 (read,) = app.get(f"/requests/{ticket}.json").json()
                 assert read["status"] == "open" and read["service_request_id"] == ticket
         shown = subprocess.run(
-            [dasan, "open311", "queue"], env=env, capture_output=True, text=True, timeout=60,
+            [DASAN, "open311", "queue"], env=env, capture_output=True, text=True, timeout=60,
             check=True,
         )  # fmt: skip
         assert "waiting: 0" in shown.stdout and "failed: 0" in shown.stdout, shown.stdout

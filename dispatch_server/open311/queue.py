@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -190,7 +191,7 @@ class Item:
     def new_request(self) -> NewRequest:
         request = self.request
         return NewRequest(
-            complaint=ComplaintCreate.model_validate(request["complaint"]),
+            complaint=ComplaintCreate.model_validate(request.get("complaint")),
             answers=request.get("answers") or {},
             note=request.get("note"),
             media_url=request.get("media_url"),
@@ -283,8 +284,12 @@ class Queue:
                 await connection.execute(_DONE, {"id": item.id})
             return "created"
         try:
+            new = item.new_request()
+        except ValidationError as exc:  # stored by another version of the server
+            return await self._fail(ctx, item, f"the stored post no longer reads: {exc}"[:1000])
+        try:
             await create(
-                ctx, item.new_request(), token=item.token, client_id=item.client_id,
+                ctx, new, token=item.token, client_id=item.client_id,
                 client_name=item.client_name, received=FrozenClock(item.received_at),
                 queued=True,
             )  # fmt: skip
@@ -294,17 +299,20 @@ class Queue:
             if not await self._made(ctx, item):
                 return await self._retry(ctx, item, "a constraint refused the case")
         except (Invalid, NotFound) as exc:
-            logger.warning("queued Open311 post %s refused for good: %s", item.id, exc.message)
-            async with ctx.autocommit() as connection:
-                values = {"id": item.id, "now": ctx.clock.now(), "error": exc.message[:1000]}
-                await connection.execute(_FAILED, values)
-            return "failed"
+            return await self._fail(ctx, item, exc.message[:1000])
         except Exception as exc:
             logger.exception("queued Open311 post %s not made a case; retried", item.id)
             return await self._retry(ctx, item, f"{type(exc).__name__}: {exc}"[:1000])
         async with ctx.autocommit() as connection:
             await connection.execute(_DONE, {"id": item.id})
         return "created"
+
+    async def _fail(self, ctx: AppContext, item: Item, error: str) -> str:
+        logger.warning("queued Open311 post %s refused for good: %s", item.id, error)
+        async with ctx.autocommit() as connection:
+            values = {"id": item.id, "now": ctx.clock.now(), "error": error}
+            await connection.execute(_FAILED, values)
+        return "failed"
 
     async def _made(self, ctx: AppContext, item: Item) -> bool:
         async with ctx.autocommit() as connection:
