@@ -269,20 +269,15 @@ def test_kill_9_of_the_api_mid_load_loses_no_acknowledged_complaint(
     assert ids == load.acknowledged
 
 
-def test_kill_9_with_open311_posts_queued_loses_none_and_makes_each_once(
-    make_database: Callable[[str], str], tmp_path: Path
-) -> None:
-    url = make_database("faults_open311")
-    # Every post queued; a dead process's claimed rows are free again 3 s after it died.
-    env = server_env(url, DASAN_OPEN311_DEFER="always", DASAN_OPEN311_QUEUE_LEASE_SECONDS="3")
-    key = make_key(env, "kill app")
-    server = ServeProcess(env, tmp_path / "serve.log")
-    server.start()
+@contextmanager
+def open311_posts(base: str, key: str, lanes: int = 8) -> Iterator[list[str]]:
+    """Open311 posts from `lanes` threads until the block ends (each to its own point);
+    the tokens of the ones answered 200, as they come."""
     acknowledged: list[str] = []
     stop = threading.Event()
 
     def post_until_stopped(lane: int) -> None:
-        with httpx.Client(base_url=server.base, timeout=10) as client:
+        with httpx.Client(base_url=base, timeout=10) as client:
             i = 0
             while not stop.is_set():
                 i += 1
@@ -296,36 +291,84 @@ def test_kill_9_with_open311_posts_queued_loses_none_and_makes_each_once(
                 if answer.status_code == 200:
                     acknowledged.append(answer.json()[0]["token"])
 
-    lanes = [threading.Thread(target=post_until_stopped, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=post_until_stopped, args=(n,)) for n in range(lanes)]
+    for thread in threads:
+        thread.start()
     try:
-        for lane in lanes:
-            lane.start()
-        wait_for(lambda: len(acknowledged) >= 300, 60, "300 posts acknowledged")
-        server.kill()  # kill -9, the drains with it
+        yield acknowledged
+    finally:
         stop.set()
-        for lane in lanes:
-            lane.join(15)
+        for thread in threads:
+            thread.join(15)
+
+
+_TOKEN_CASES = (
+    "SELECT payload #>> '{open311,token}', count(*) FROM complaint_event"
+    " WHERE type = 'received' AND payload ? 'open311' GROUP BY 1"
+)
+
+
+def test_kill_9_with_open311_posts_queued_loses_none_and_makes_each_once(
+    make_database: Callable[[str], str], tmp_path: Path
+) -> None:
+    url = make_database("faults_open311")
+    # Every post queued; a dead process's claimed rows are free again 3 s after it died.
+    env = server_env(url, DASAN_OPEN311_DEFER="always", DASAN_OPEN311_QUEUE_LEASE_SECONDS="3")
+    key = make_key(env, "kill app")
+    server = ServeProcess(env, tmp_path / "serve.log")
+    server.start()
+    try:
+        with open311_posts(server.base, key) as acknowledged:
+            wait_for(lambda: len(acknowledged) >= 300, 60, "300 posts acknowledged")
+            server.kill()  # kill -9, the drains with it
         tokens = list(acknowledged)
         queued = {t for (t,) in rows(url, "SELECT token FROM open311_queue")}
-        made_cases = {t for (t,) in rows(
-            url, "SELECT payload #>> '{open311,token}' FROM complaint_event"
-            " WHERE type = 'received' AND payload ? 'open311'")}  # fmt: skip
+        made_cases = {t for t, _ in rows(url, _TOKEN_CASES)}
         # Every acknowledged post is stored, as a row of the queue or as a case already.
         assert set(tokens) <= queued | made_cases, "an acknowledged post is lost"
         assert set(tokens) & queued, "the kill found the queue empty (the drain kept up?)"
         server.start()  # the new processes make cases of what the dead ones left
         wait_for(lambda: rows(url, "SELECT count(*) FROM open311_queue")[0][0] == 0, 60,
                  "the queue emptied after the restart")  # fmt: skip
-        counts = dict(rows(
-            url, "SELECT payload #>> '{open311,token}', count(*) FROM complaint_event"
-            " WHERE type = 'received' AND payload ? 'open311' GROUP BY 1"))  # fmt: skip
+        counts = dict(rows(url, _TOKEN_CASES))
         answered = httpx.get(f"{server.base}/open311/v2/tokens/{tokens[0]}.json", timeout=10)
     finally:
-        stop.set()
         server.stop()
     assert all(counts.get(token) == 1 for token in tokens), "a post made no case, or two"
     assert "service_request_id" in answered.json()[0]
     print(f"{len(tokens)} acknowledged, {len(set(tokens) & queued)} still queued at the kill")
+
+
+def test_open311_posts_queued_when_the_database_goes_away_are_made_cases_after(
+    tmp_path: Path,
+) -> None:
+    with own_cluster() as cluster:
+        env = server_env(
+            cluster.url, DASAN_OPEN311_DEFER="always", DASAN_OPEN311_QUEUE_LEASE_SECONDS="3",
+            DASAN_OPEN311_QUEUE_SECONDS="0.5",
+        )  # fmt: skip
+        key = make_key(env, "restart app")
+        log = tmp_path / "serve.log"
+        server = ServeProcess(env, log)
+        server.start()
+        try:
+            with open311_posts(server.base, key) as acknowledged:
+                wait_for(lambda: len(acknowledged) >= 300, 60, "300 posts acknowledged")
+                cluster.stop()  # mid-load: the drains are making cases of a backlog
+            tokens = list(acknowledged)  # the posting has stopped: every answer is in
+            time.sleep(3)  # down for a while: every drain round fails meanwhile
+            cluster.start()
+            wait_for(lambda: rows(cluster.url, "SELECT count(*) FROM open311_queue")[0][0] == 0,
+                     60, "the queue emptied once the database was back")  # fmt: skip
+            counts = dict(rows(cluster.url, _TOKEN_CASES))
+        finally:
+            server.stop()
+    met = log.read_text(errors="replace")
+    assert "open311 queue drain failed" in met or "not made a case; retried" in met, (
+        "the drains never met the outage"
+    )
+    assert all(counts.get(token) == 1 for token in tokens), "a post made no case, or two"
+    print(f"{len(tokens)} acknowledged before the database stopped, each one case after")
 
 
 def test_the_server_rides_out_a_database_restart(tmp_path: Path) -> None:
