@@ -153,13 +153,12 @@ class Backlog:
     queued: int
     left: int  # still queued when the load stopped
     drain_s: float
+    seconds: float  # the load's
 
     @property
     def end_to_end(self) -> float:
         """Cases made per second from the start of the load to the empty queue."""
         return (self.immediate + self.queued) / (self.seconds + self.drain_s)
-
-    seconds: float = 0.0
 
 
 class QueueWatch:

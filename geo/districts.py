@@ -156,11 +156,16 @@ async def locate(
         )
         row = nearest.first()
     if row is None:
-        raise OutsideServiceArea(
-            f"the point (lat {lat}, lon {lon}) is outside the service area: it lies in no district",
-            details={"lat": lat, "lon": lon},
-        )
+        raise outside_service_area(lat, lon)
     return DistrictRef(*row)
+
+
+def outside_service_area(lat: float, lon: float) -> OutsideServiceArea:
+    """The refusal of a point that lies in no district (nor within the tolerance of one)."""
+    return OutsideServiceArea(
+        f"the point (lat {lat}, lon {lon}) is outside the service area: it lies in no district",
+        details={"lat": lat, "lon": lon},
+    )
 
 
 def list_districts(session: Session) -> list[DistrictRef]:

@@ -47,8 +47,7 @@ from dispatch_server.deps import AppContext
 from dispatch_server.errors import Invalid, NotFound
 from dispatch_server.open311 import service
 from dispatch_server.open311.intake import NewRequest, create
-from geo.districts import degrees_per_metre
-from geo.exceptions import OutsideServiceArea
+from geo.districts import degrees_per_metre, outside_service_area
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +152,7 @@ async def enqueue(
         },
     )  # fmt: skip
     if not rows:
-        raise OutsideServiceArea(
-            f"the point (lat {location.lat}, lon {location.lon}) is outside the service area: "
-            "it lies in no district",
-            details={"lat": location.lat, "lon": location.lon},
-        )
+        raise outside_service_area(location.lat, location.lon)
 
 
 async def state_of(connection: AsyncConnection, *, token: str) -> str:
@@ -239,15 +234,10 @@ class Queue:
         finally:
             self.posts -= 1
 
-    async def drain(self, ctx: AppContext, *, limit: int | None = None) -> Drained:
-        """Make cases of the due rows until none is left (or `limit` were claimed)."""
-        created = retried = failed = claimed = 0
-        while limit is None or claimed < limit:
-            batch = BATCH if limit is None else min(BATCH, limit - claimed)
-            items = await self._claim(ctx, batch)
-            if not items:
-                break
-            claimed += len(items)
+    async def drain(self, ctx: AppContext) -> Drained:
+        """Make cases of the due rows until none is left."""
+        created = retried = failed = 0
+        while items := await self._claim(ctx, BATCH):
             for outcome in await self._make_all(ctx, items):
                 created += outcome == "created"
                 retried += outcome == "retried"
@@ -280,9 +270,7 @@ class Queue:
     async def _make(self, ctx: AppContext, item: Item) -> str:
         if item.attempts > 1 and await self._made(ctx, item):
             # An earlier attempt made the case and died before deleting the row.
-            async with ctx.autocommit() as connection:
-                await connection.execute(_DONE, {"id": item.id})
-            return "created"
+            return await self._done(ctx, item)
         try:
             new = item.new_request()
         except ValidationError as exc:  # stored by another version of the server
@@ -303,6 +291,9 @@ class Queue:
         except Exception as exc:
             logger.exception("queued Open311 post %s not made a case; retried", item.id)
             return await self._retry(ctx, item, f"{type(exc).__name__}: {exc}"[:1000])
+        return await self._done(ctx, item)
+
+    async def _done(self, ctx: AppContext, item: Item) -> str:
         async with ctx.autocommit() as connection:
             await connection.execute(_DONE, {"id": item.id})
         return "created"

@@ -115,12 +115,8 @@ def _definitions(request: Request) -> service.Definitions:
 
 
 def _queue(request: Request) -> queue.Queue:
-    """The application's Open311 queue (create_app makes it; an app without one gets its
-    own with its first post)."""
-    state = request.app.state
-    if not hasattr(state, "open311_queue"):
-        state.open311_queue = queue.Queue(request.app.state.context.settings)
-    found: queue.Queue = state.open311_queue
+    """The application's Open311 queue (create_app makes it)."""
+    found: queue.Queue = request.app.state.open311_queue
     return found
 
 
